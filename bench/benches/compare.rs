@@ -1,0 +1,324 @@
+//! Comparative circuit-breaker benchmark, custom harness.
+//!
+//! `cargo bench --bench compare` (full, ~1 min on 2 cores);
+//! `BENCH_QUICK=1 cargo bench --bench compare` (smoke test, a few seconds).
+//!
+//! Every measurement runs R rounds; each round runs every subject once, in an order rotated by
+//! one each round, so drift (thermal, noisy neighbours) hits all subjects alike. A sample is the
+//! time of one batch of calls divided by the batch size; tables report the median over rounds.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use breaker_bench::alloc_count::{self, CountingAlloc};
+use breaker_bench::{subjects, DynSubject, Kind};
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
+
+struct Cfg {
+    quick: bool,
+    rounds: usize,
+    batch: u64,
+    alloc_batch: u64,
+    mt_dur: Duration,
+    race_rounds: usize,
+    race_open_for: Duration,
+}
+
+impl Cfg {
+    fn from_env() -> Self {
+        let quick = std::env::var("BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0");
+        if quick {
+            Cfg {
+                quick,
+                rounds: 3,
+                batch: 20_000,
+                alloc_batch: 2_000,
+                mt_dur: Duration::from_millis(20),
+                race_rounds: 2,
+                race_open_for: Duration::from_millis(10),
+            }
+        } else {
+            Cfg {
+                quick,
+                rounds: 15,
+                batch: 1_000_000,
+                alloc_batch: 100_000,
+                mt_dur: Duration::from_millis(200),
+                race_rounds: 15,
+                race_open_for: Duration::from_millis(20),
+            }
+        }
+    }
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let n = v.len();
+    if n == 0 {
+        f64::NAN
+    } else if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Rotating round-robin order for round `r` over `n` subjects.
+fn order(r: usize, n: usize) -> impl Iterator<Item = usize> {
+    (0..n).map(move |i| (i + r) % n)
+}
+
+struct Row {
+    name: &'static str,
+    median: f64,
+    min: f64,
+    max: f64,
+    allocs: f64,
+    bytes: f64,
+}
+
+/// One single-thread call-loop measurement across all subjects that support `kind`.
+fn measure(cfg: &Cfg, subs: &[Box<dyn DynSubject>], kind: Kind, expect_admitted: bool) -> Vec<Row> {
+    // Fresh breaker per subject, kept for all rounds (closed stays closed, open stays open).
+    let mut prepared: Vec<_> = subs.iter().map(|s| s.prepare(kind)).collect();
+    let idx: Vec<usize> = (0..subs.len()).filter(|&i| prepared[i].is_some()).collect();
+    let mut samples = vec![Vec::with_capacity(cfg.rounds); subs.len()];
+    for &i in &idx {
+        let p = prepared[i].as_mut().unwrap();
+        black_box(p.run(cfg.batch / 10)); // warm-up
+    }
+    for r in 0..cfg.rounds {
+        for j in order(r, idx.len()) {
+            let i = idx[j];
+            let p = prepared[i].as_mut().unwrap();
+            let t0 = Instant::now();
+            let admitted = p.run(cfg.batch);
+            let dt = t0.elapsed();
+            let want = if expect_admitted { cfg.batch } else { 0 };
+            assert_eq!(
+                admitted,
+                want,
+                "{} {:?}: admitted {admitted}/{}",
+                subs[i].name(),
+                kind,
+                cfg.batch
+            );
+            samples[i].push(dt.as_nanos() as f64 / cfg.batch as f64);
+        }
+    }
+    let mut rows = Vec::new();
+    for &i in &idx {
+        let p = prepared[i].as_mut().unwrap();
+        alloc_count::start();
+        black_box(p.run(cfg.alloc_batch));
+        let snap = alloc_count::stop();
+        let s = &mut samples[i];
+        let med = median(s);
+        rows.push(Row {
+            name: subs[i].name(),
+            median: med,
+            min: s[0],
+            max: s[s.len() - 1],
+            allocs: snap.allocs as f64 / cfg.alloc_batch as f64,
+            bytes: snap.bytes as f64 / cfg.alloc_batch as f64,
+        });
+    }
+    rows
+}
+
+fn print_rows(title: &str, rows: &[Row], subs: &[Box<dyn DynSubject>]) {
+    println!("\n### {title}\n");
+    if rows.is_empty() {
+        println!("(no subject supports this path)");
+        return;
+    }
+    let fastest = rows.iter().map(|r| r.median).fold(f64::INFINITY, f64::min);
+    println!("| subject | median ns/call | min..max | vs fastest | allocs/call | bytes/call |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for r in rows {
+        println!(
+            "| {} | {:.1} | {:.1}..{:.1} | {:.2}x | {:.2} | {:.1} |",
+            r.name,
+            r.median,
+            r.min,
+            r.max,
+            r.median / fastest,
+            r.allocs,
+            r.bytes
+        );
+    }
+    let missing: Vec<_> = subs
+        .iter()
+        .map(|s| s.name())
+        .filter(|n| !rows.iter().any(|r| r.name == *n))
+        .collect();
+    if !missing.is_empty() {
+        println!("\nnot applicable: {}", missing.join(", "));
+    }
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` runs this binary too. Ignore args.
+    let cfg = Cfg::from_env();
+    let subs = subjects();
+    let avail = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    if let Some(c) = cores.first() {
+        core_affinity::set_for_current(*c);
+    }
+    let t_start = Instant::now();
+    println!("# breaker-bench: circuit-breaker peers compared");
+    println!(
+        "\nmode: {} | rounds: {} | batch: {} calls/sample | available_parallelism: {} | pinned cores: {}",
+        if cfg.quick { "QUICK" } else { "full" },
+        cfg.rounds,
+        cfg.batch,
+        avail,
+        cores.len()
+    );
+    println!("Median over rounds of (batch time / batch size); rounds interleave subjects in rotating order.");
+    if !alloc_count::installed() {
+        println!("WARNING: counting allocator not installed; allocation columns are 0.");
+    }
+
+    let m = [
+        (
+            Kind::ClosedSync,
+            true,
+            "Closed, success, sync call (consecutive-failures policy, threshold 5)",
+        ),
+        (
+            Kind::Window100,
+            true,
+            "Closed, success, sync call through a count window of 100",
+        ),
+        (
+            Kind::ClosedAsync,
+            true,
+            "Closed, success, async call on a ready future (no-op-waker block_on)",
+        ),
+        (
+            Kind::Tower,
+            true,
+            "Closed, success, tower Service path (ServiceExt::ready + call, block_on)",
+        ),
+        (
+            Kind::OpenReject,
+            false,
+            "Open state: cost of a rejected call",
+        ),
+    ];
+    for (kind, expect, title) in m {
+        let rows = measure(&cfg, &subs, kind, expect);
+        print_rows(title, &rows, &subs);
+    }
+
+    // Multi-thread throughput on one shared breaker.
+    let mut counts = vec![1usize, 2, avail];
+    counts.sort_unstable();
+    counts.dedup();
+    let mut mt = vec![vec![Vec::with_capacity(cfg.rounds); counts.len()]; subs.len()];
+    for r in 0..cfg.rounds {
+        for (ci, &t) in counts.iter().enumerate() {
+            for i in order(r, subs.len()) {
+                let (calls, el) = subs[i].multi_thread(t, &cores, cfg.mt_dur);
+                mt[i][ci].push(calls as f64 / el.as_secs_f64() / 1e6);
+            }
+        }
+    }
+    println!(
+        "\n### Throughput, {:?} threads hammering ONE shared closed breaker (pinned; total Mcalls/s: median (min..max), xN = median vs 1 thread)\n",
+        counts
+    );
+    print!("| subject |");
+    for t in &counts {
+        print!(" {t} thr |");
+    }
+    println!();
+    print!("|---|");
+    for _ in &counts {
+        print!("---:|");
+    }
+    println!();
+    for (i, s) in subs.iter().enumerate() {
+        let meds: Vec<f64> = mt[i].iter_mut().map(|v| median(v)).collect();
+        print!("| {} |", s.name());
+        for (ci, m) in meds.iter().enumerate() {
+            // `median` sorted the samples: first/last are min/max.
+            let (lo, hi) = (mt[i][ci][0], mt[i][ci][mt[i][ci].len() - 1]);
+            if ci == 0 {
+                print!(" {m:.2} ({lo:.2}..{hi:.2}) |");
+            } else {
+                print!(" {m:.2} ({lo:.2}..{hi:.2}) x{:.2} |", m / meds[0]);
+            }
+        }
+        println!();
+    }
+
+    // Half-open admission under contention.
+    let race_threads = (2 * avail).max(4);
+    let mut race = vec![Vec::new(); subs.len()];
+    for r in 0..cfg.race_rounds {
+        for i in order(r, subs.len()) {
+            race[i].push(subs[i].half_open_race(race_threads, &cores, cfg.race_open_for));
+        }
+    }
+    println!(
+        "\n### Half-open admission: {race_threads} threads call at once after the {:?} open timeout; trials block until all have been answered ({} rounds)\n",
+        cfg.race_open_for, cfg.race_rounds
+    );
+    println!(
+        "| subject | configured trial limit | trials admitted (median) | min..max | verdict |"
+    );
+    println!("|---|---:|---:|---:|---|");
+    for (i, s) in subs.iter().enumerate() {
+        let mut a: Vec<f64> = race[i].iter().map(|r| r.admitted as f64).collect();
+        let med = median(&mut a);
+        let (lo, hi) = (a[0], a[a.len() - 1]);
+        let limit = s.half_open_limit();
+        let verdict = match limit {
+            Some(l) if hi <= l as f64 => "ok: limit held",
+            Some(_) => "EXCEEDS limit",
+            None if hi <= 1.0 => "ok",
+            None => "no limit: admits every caller",
+        };
+        println!(
+            "| {} | {} | {med:.0} of {race_threads} | {lo:.0}..{hi:.0} | {verdict} |",
+            s.name(),
+            limit.map_or("none".to_string(), |l| l.to_string()),
+        );
+    }
+
+    // Memory.
+    println!("\n### Memory: size_of the breaker, heap allocated by its constructor\n");
+    println!("| subject | size_of (B) | consecutive: allocs / bytes / live bytes | window 100: allocs / bytes / live bytes |");
+    println!("|---|---:|---:|---:|");
+    for s in &subs {
+        let c = s.construct_heap(false).unwrap();
+        let w = s.construct_heap(true).map_or("n/a".to_string(), |w| {
+            format!("{} / {} / {}", w.allocs, w.bytes, w.live_bytes)
+        });
+        println!(
+            "| {} | {} | {} / {} / {} | {} |",
+            s.name(),
+            s.breaker_size(),
+            c.allocs,
+            c.bytes,
+            c.live_bytes,
+            w
+        );
+    }
+
+    println!("\nNotes:");
+    for s in &subs {
+        if !s.note().is_empty() {
+            println!("- {}", s.note());
+        }
+    }
+    println!(
+        "\ntotal bench time: {:.1} s",
+        t_start.elapsed().as_secs_f64()
+    );
+}

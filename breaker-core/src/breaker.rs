@@ -1,0 +1,591 @@
+//! The shared, lock-free breaker: the pure transitions of [`crate::machine`] applied to atomics.
+//!
+//! The state lives in one `AtomicU64` (state, backoff level, generation, and the counters of the
+//! current state), so every transition is a single compare-and-swap of the value the pure function
+//! returned. Deadlines live in a second word tagged with the generation they belong to: a reader
+//! that finds a tag from another generation knows the deadline is still being published, and
+//! treats the breaker as still open.
+//!
+//! In the closed state with the consecutive rule, admitting a call is one load, and a success that
+//! changes nothing (no failures counted) is one more load: no shared write and no clock read, so
+//! throughput grows with cores.
+
+use core::borrow::Borrow;
+use core::fmt;
+
+use crate::backoff::Random;
+use crate::classify::{self, Classify};
+use crate::clock::{Clock, Duration, Instant};
+use crate::config::Config;
+use crate::error::{Error, Rejected};
+use crate::listener::Listener;
+use crate::machine::{
+    self, Admission, Env, Fixed, Machine, Manual, Outcome, Report, State, Step, Transition,
+};
+use crate::permit::{Finish, Permit};
+use crate::stats::Stats;
+use crate::sync::{const_unless_loom, AtomicU64, AtomicUsize, Ordering};
+use crate::window::{NoWindow, Sample, Window, WindowKind};
+
+const TAG_BITS: u32 = 12;
+const TAG_MASK: u64 = (1 << TAG_BITS) - 1;
+/// "No deadline" in the deadline word: the largest 52-bit instant.
+const NEVER: u64 = (1 << (64 - TAG_BITS)) - 1;
+const NOT_OPENED: u64 = u64::MAX;
+
+fn state_code(s: State) -> u64 {
+    match s {
+        State::Closed => 0,
+        State::Open => 1,
+        State::HalfOpen => 2,
+        State::ForcedOpen => 3,
+        State::Disabled => 4,
+    }
+}
+
+fn code_state(c: u64) -> State {
+    match c {
+        0 => State::Closed,
+        1 => State::Open,
+        2 => State::HalfOpen,
+        3 => State::ForcedOpen,
+        _ => State::Disabled,
+    }
+}
+
+/// `state:3 | opens:5 | generation:24 | payload:32`, where the payload is the consecutive failures,
+/// or, while half-open, `trials:10 | successes:10 | failures:12`.
+pub(crate) fn pack(m: &Machine) -> u64 {
+    let payload = match m.state {
+        State::HalfOpen => {
+            (m.trials as u32 & 0x3FF)
+                | ((m.successes as u32 & 0x3FF) << 10)
+                | (m.failures.min(machine::MAX_HALF_OPEN_FAILURES) << 20)
+        }
+        _ => m.failures,
+    };
+    state_code(m.state)
+        | ((m.opens.min(machine::MAX_OPENS) as u64) << 3)
+        | (((m.generation & machine::GENERATION_MASK) as u64) << 8)
+        | ((payload as u64) << 32)
+}
+
+pub(crate) fn unpack(word: u64, deadline: Option<Instant>) -> Machine {
+    let state = code_state(word & 0b111);
+    let payload = (word >> 32) as u32;
+    let (failures, trials, successes) = match state {
+        State::HalfOpen => (
+            payload >> 20,
+            (payload & 0x3FF) as u16,
+            ((payload >> 10) & 0x3FF) as u16,
+        ),
+        _ => (payload, 0, 0),
+    };
+    Machine {
+        state,
+        generation: ((word >> 8) as u32) & machine::GENERATION_MASK,
+        failures,
+        trials,
+        successes,
+        opens: ((word >> 3) & 0x1F) as u8,
+        deadline,
+    }
+}
+
+/// The live environment: the breaker's clock, read at most once per operation, and the
+/// configuration's random source, drawn only when a jittered open duration is set.
+struct LiveEnv<'a, C> {
+    clock: &'a C,
+    now: Option<Instant>,
+    random: Option<&'static dyn Random>,
+}
+
+impl<C: Clock> Env for LiveEnv<'_, C> {
+    fn now(&mut self) -> Instant {
+        *self.now.get_or_insert_with(|| self.clock.now())
+    }
+    fn random(&mut self) -> u32 {
+        self.random.map_or(0, |r| r.next_u32())
+    }
+}
+
+/// A circuit breaker.
+///
+/// - `C`: the [`Clock`] (a runtime adapter supplies one; [`crate::ManualClock`] for tests).
+/// - `W`: the sliding window, [`NoWindow`] for the consecutive rule alone.
+/// - `L`: the [`Listener`], `()` for none.
+/// - `K`: how the [`Config`] is held: by value, or as `&'static Config` to keep the breaker small
+///   (on a microcontroller the configuration then stays in flash, and only the atomics take RAM).
+///
+/// # Examples
+///
+/// ```
+/// use breaker_core::{CircuitBreaker, Config, Duration, Error, ManualClock, State};
+///
+/// let clock = ManualClock::new();
+/// let config = Config::builder().failure_threshold(2).open_for(Duration::from_secs(5)).build()?;
+/// let breaker = CircuitBreaker::new(&clock, config);
+///
+/// for _ in 0..2 {
+///     let _ = breaker.call(|| Err::<(), _>("upstream down"));
+/// }
+/// assert_eq!(breaker.state(), State::Open);
+/// let Err(Error::Rejected(r)) = breaker.call(|| Ok::<_, &str>(1)) else { panic!() };
+/// assert_eq!(r.retry_after, Some(Duration::from_secs(5)));
+///
+/// clock.advance(Duration::from_secs(5));
+/// assert_eq!(breaker.call(|| Ok::<_, &str>(1)), Ok(1)); // the trial succeeds
+/// assert_eq!(breaker.state(), State::Closed);
+/// # Ok::<(), breaker_core::ConfigError>(())
+/// ```
+pub struct CircuitBreaker<C, W = NoWindow, L = (), K = Config<W>> {
+    word: AtomicU64,
+    /// `deadline_micros << 12 | generation & 0xFFF`.
+    deadline: AtomicU64,
+    opened_at: AtomicU64,
+    rejected: AtomicUsize,
+    window: W,
+    clock: C,
+    listener: L,
+    config: K,
+}
+
+impl<C, W: Window, K> CircuitBreaker<C, W, (), K> {
+    const_unless_loom! {
+        /// A breaker with no listener.
+        pub fn new(clock: C, config: K) -> Self {
+            CircuitBreaker::with_listener(clock, config, ())
+        }
+    }
+}
+
+impl<C, W: Window, L, K> CircuitBreaker<C, W, L, K> {
+    const_unless_loom! {
+        /// A breaker that reports its events to `listener` (several listeners: a tuple).
+        pub fn with_listener(clock: C, config: K, listener: L) -> Self {
+            CircuitBreaker {
+                word: AtomicU64::new(0),
+                deadline: AtomicU64::new(0),
+                opened_at: AtomicU64::new(NOT_OPENED),
+                rejected: AtomicUsize::new(0),
+                window: W::NEW,
+                clock,
+                listener,
+                config,
+            }
+        }
+    }
+
+    /// The clock.
+    pub const fn clock(&self) -> &C {
+        &self.clock
+    }
+
+    /// The listener.
+    pub const fn listener(&self) -> &L {
+        &self.listener
+    }
+}
+
+impl<C, W, L, K> fmt::Debug for CircuitBreaker<C, W, L, K>
+where
+    C: Clock,
+    W: Window,
+    L: Listener,
+    K: Borrow<Config<W>>,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CircuitBreaker")
+            .field("name", &self.name())
+            .field("machine", &self.machine())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C, W, L, K> CircuitBreaker<C, W, L, K>
+where
+    C: Clock,
+    W: Window,
+    L: Listener,
+    K: Borrow<Config<W>>,
+{
+    /// The configuration.
+    #[inline]
+    pub fn config(&self) -> &Config<W> {
+        self.config.borrow()
+    }
+
+    /// The breaker's name.
+    #[inline]
+    pub fn name(&self) -> &'static str {
+        self.config().settings().name()
+    }
+
+    fn env(&self) -> LiveEnv<'_, C> {
+        LiveEnv {
+            clock: &self.clock,
+            now: None,
+            random: self.config().settings().open().random,
+        }
+    }
+
+    fn deadline_for(&self, word: u64) -> Option<Instant> {
+        let m = unpack(word, None);
+        if !matches!(m.state, State::Open | State::HalfOpen) {
+            return None;
+        }
+        let d = self.deadline.load(Ordering::Acquire);
+        if d & TAG_MASK != (m.generation as u64) & TAG_MASK {
+            return None; // still being published by the transition's winner
+        }
+        let micros = d >> TAG_BITS;
+        (micros != NEVER).then_some(Instant::from_micros(micros))
+    }
+
+    fn load(&self, word: u64) -> Machine {
+        unpack(word, self.deadline_for(word))
+    }
+
+    /// The machine as stored, without applying time-driven changes.
+    pub fn machine(&self) -> Machine {
+        self.load(self.word.load(Ordering::Acquire))
+    }
+
+    /// Applies a pure transition with compare-and-swap, retrying on contention. Writes nothing when
+    /// the transition changes nothing.
+    fn apply<T>(
+        &self,
+        env: &mut LiveEnv<'_, C>,
+        mut f: impl FnMut(Machine, &mut LiveEnv<'_, C>) -> Step<T>,
+    ) -> Step<T> {
+        let mut word = self.word.load(Ordering::Acquire);
+        loop {
+            let step = f(self.load(word), env);
+            let next = pack(&step.next);
+            if next == word {
+                return step;
+            }
+            match self
+                .word
+                .compare_exchange_weak(word, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => {
+                    if step.transition.is_some() {
+                        self.publish(&step.next);
+                    }
+                    return step;
+                }
+                Err(actual) => word = actual,
+            }
+        }
+    }
+
+    /// After a winning transition: publish its deadline, note when it opened, and start a closed
+    /// period with an empty window.
+    fn publish(&self, m: &Machine) {
+        match m.state {
+            State::Open | State::HalfOpen => {
+                let micros = m.deadline.map_or(NEVER, |d| d.as_micros().min(NEVER - 1));
+                let tag = (m.generation as u64) & TAG_MASK;
+                let word = (micros << TAG_BITS) | tag;
+                // A publisher delayed past a later transition must not overwrite that one's
+                // deadline: only a newer tag may replace an older one.
+                let _ = self
+                    .deadline
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |old| {
+                        let age = tag.wrapping_sub(old & TAG_MASK) & TAG_MASK;
+                        (age != 0 && age < (1 << (TAG_BITS - 1))).then_some(word)
+                    });
+            }
+            State::Closed => self.window.reset(),
+            State::ForcedOpen | State::Disabled => {}
+        }
+    }
+
+    fn notify(&self, transition: Option<Transition>, env: &mut LiveEnv<'_, C>) {
+        if let Some(t) = transition {
+            if t.to == State::Open {
+                self.opened_at
+                    .store(env.now().as_micros(), Ordering::Relaxed);
+            }
+            if t.from != t.to {
+                self.listener
+                    .on_state_change(self.name(), &t, &self.stats());
+            }
+        }
+    }
+
+    /// Asks to make a call: a [`Permit`] to report the outcome with, or why not.
+    ///
+    /// Closed (the common case) costs one atomic load, and a clock read only when the slow-call
+    /// rule needs the call timed.
+    ///
+    /// # Errors
+    ///
+    /// [`Rejected`] while open (with the time left), forced open, or half-open with every trial
+    /// slot taken.
+    #[inline]
+    pub fn try_acquire(&self) -> Result<Permit<'_, C, W, L, K>, Rejected> {
+        let word = self.word.load(Ordering::Acquire);
+        let m = unpack(word, None);
+        if m.admits_without_clock() {
+            return Ok(self.admitted(m.generation, false));
+        }
+        self.acquire_slow()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn acquire_slow(&self) -> Result<Permit<'_, C, W, L, K>, Rejected> {
+        let s = *self.config().settings();
+        let mut env = self.env();
+        let step = self.apply(&mut env, |m, env| m.acquire(&s, env));
+        self.notify(step.transition, &mut env);
+        match step.value {
+            Admission::Admitted { generation, trial } => Ok(self.admitted(generation, trial)),
+            Admission::Rejected { retry_after } => {
+                self.rejected.fetch_add(1, Ordering::Relaxed);
+                let r = Rejected {
+                    name: s.name(),
+                    state: step.next.state,
+                    retry_after,
+                };
+                self.listener.on_rejected(s.name(), &r);
+                Err(r)
+            }
+        }
+    }
+
+    #[inline]
+    fn admitted(&self, generation: u32, trial: bool) -> Permit<'_, C, W, L, K> {
+        let start = if self.config().settings().slow_call_threshold().is_some() {
+            Some(self.clock.now())
+        } else {
+            None
+        };
+        self.listener.before_call(self.name(), trial);
+        Permit::new(self, generation, trial, start)
+    }
+
+    /// Records a finished call; returns the state change it caused.
+    pub(crate) fn finish(
+        &self,
+        generation: u32,
+        start: Option<Instant>,
+        finish: Finish<'_>,
+    ) -> Option<Transition> {
+        let s = self.config().settings();
+        let mut env = self.env();
+        let outcome = match finish {
+            Finish::Outcome(o, _) => o,
+            Finish::Cancelled => Outcome::Ignored,
+        };
+        let elapsed = match (start, outcome) {
+            (Some(start), Outcome::Success | Outcome::Failure) => Some(env.now() - start),
+            _ => None,
+        };
+        let slow = matches!((elapsed, s.slow_call_threshold()), (Some(e), Some(t)) if e >= t);
+        let mut window_trips = false;
+        if W::KIND != WindowKind::None && outcome != Outcome::Ignored {
+            let m = unpack(self.word.load(Ordering::Acquire), None);
+            if m.generation == generation && m.admits_without_clock() {
+                let now = if matches!(W::KIND, WindowKind::Time { .. }) {
+                    env.now()
+                } else {
+                    Instant::ZERO
+                };
+                let sample = Sample {
+                    failure: outcome == Outcome::Failure,
+                    slow,
+                };
+                let counts = self.window.record(now, s.bucket(), sample);
+                window_trips = machine::window_trips(counts, s);
+            }
+        }
+        let report = Report {
+            generation,
+            outcome,
+            slow,
+            window_trips,
+        };
+        let step = self.apply(&mut env, |m, env| m.record(report, s, env));
+        match finish {
+            Finish::Outcome(Outcome::Success, _) => self.listener.on_success(s.name(), elapsed),
+            Finish::Outcome(Outcome::Failure, error) => self.listener.on_failure(s.name(), error),
+            Finish::Outcome(Outcome::Ignored, _) => self.listener.on_ignored(s.name()),
+            Finish::Cancelled => self.listener.on_cancelled(s.name()),
+        }
+        self.notify(step.transition, &mut env);
+        step.transition
+    }
+
+    /// Runs `f` through the breaker; every `Err` counts as a failure.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Rejected`] if the breaker refused the call (then `f` did not run),
+    /// [`Error::Tripped`] if `f` failed and that opened the breaker, [`Error::Inner`] otherwise.
+    pub fn call<T, E: fmt::Debug>(&self, f: impl FnOnce() -> Result<T, E>) -> Result<T, Error<E>> {
+        self.call_classified(classify::Errors, f)
+    }
+
+    /// Runs `f` through the breaker, with `classify` deciding how its result counts.
+    ///
+    /// A panic in `f` propagates; the permit is dropped on the way out, so a half-open trial slot
+    /// is given back.
+    ///
+    /// # Errors
+    ///
+    /// As [`CircuitBreaker::call`].
+    pub fn call_classified<T, E: fmt::Debug>(
+        &self,
+        mut classify: impl Classify<T, E>,
+        f: impl FnOnce() -> Result<T, E>,
+    ) -> Result<T, Error<E>> {
+        let permit = self.try_acquire()?;
+        permit.conclude(f(), &mut classify)
+    }
+
+    /// The state, with time-driven changes that are due applied (an open breaker whose open
+    /// duration has passed reads as half-open). Reads the clock only when open or half-open.
+    pub fn state(&self) -> State {
+        let m = self.machine();
+        if m.next_change().is_none() {
+            return m.state;
+        }
+        m.advance(self.config().settings(), &mut Fixed::at(self.clock.now()))
+            .next
+            .state
+    }
+
+    /// When the breaker will next change state with nobody calling (see
+    /// [`Machine::next_change`]); a timer-driven adapter sleeps until then.
+    pub fn next_change(&self) -> Option<Instant> {
+        self.machine().next_change()
+    }
+
+    /// A snapshot of the breaker.
+    pub fn stats(&self) -> Stats {
+        let m = self.machine();
+        let s = self.config().settings();
+        let now = self.clock.now();
+        let view = m.advance(s, &mut Fixed::at(now)).next;
+        let window = if m.admits_without_clock() {
+            self.window.counts(now, s.bucket())
+        } else {
+            Default::default()
+        };
+        let opened = self.opened_at.load(Ordering::Relaxed);
+        Stats {
+            name: s.name(),
+            state: view.state,
+            generation: view.generation,
+            consecutive_failures: view.failures,
+            half_open_successes: view.successes,
+            half_open_trials: view.trials,
+            rejected: self.rejected.load(Ordering::Relaxed),
+            window,
+            failure_rate_ppm: window.failure_rate_ppm(),
+            slow_rate_ppm: window.slow_rate_ppm(),
+            opened_at: (opened != NOT_OPENED).then_some(Instant::from_micros(opened)),
+            retry_after: match (view.state, view.deadline) {
+                (State::Open, Some(d)) => Some(d - now),
+                _ => None,
+            },
+        }
+    }
+
+    fn manual(&self, action: Manual) -> Option<Transition> {
+        let s = *self.config().settings();
+        let mut env = self.env();
+        let step = self.apply(&mut env, |m, env| m.manual(action, &s, env));
+        self.notify(step.transition, &mut env);
+        step.transition
+    }
+
+    /// Opens now for the usual open duration (pybreaker's `open()`).
+    pub fn open(&self) {
+        self.manual(Manual::Open);
+    }
+
+    /// Opens until another manual change: calls are refused with no retry time.
+    pub fn force_open(&self) {
+        self.manual(Manual::ForceOpen);
+    }
+
+    /// Closes now and resets the failure counter and backoff (pybreaker's `close()`); also ends
+    /// [`CircuitBreaker::force_open`] and [`CircuitBreaker::disable`].
+    pub fn force_closed(&self) {
+        self.manual(Manual::Close);
+    }
+
+    /// Half-opens now: the next calls are trials.
+    pub fn half_open(&self) {
+        self.manual(Manual::HalfOpen);
+    }
+
+    /// Lets every call through and keeps counting, without ever changing state on its own.
+    pub fn disable(&self) {
+        self.manual(Manual::Disable);
+    }
+
+    /// Closes, empties the window and zeroes the statistics: as good as new.
+    pub fn reset(&self) {
+        self.manual(Manual::Close);
+        self.window.reset();
+        self.rejected.store(0, Ordering::Relaxed);
+        self.opened_at.store(NOT_OPENED, Ordering::Relaxed);
+    }
+
+    /// How long a rejection would ask callers to wait now (`None` when calls are admitted or
+    /// the wait is unknown).
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.stats().retry_after
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::machine::MAX_HALF_OPEN_COUNT;
+
+    #[test]
+    fn packing_round_trips() {
+        let cases = [
+            Machine::INITIAL,
+            Machine {
+                failures: u32::MAX,
+                generation: machine::GENERATION_MASK,
+                ..Machine::INITIAL
+            },
+            Machine {
+                state: State::Open,
+                opens: 31,
+                failures: 7,
+                generation: 5,
+                ..Machine::INITIAL
+            },
+            Machine {
+                state: State::HalfOpen,
+                trials: MAX_HALF_OPEN_COUNT,
+                successes: MAX_HALF_OPEN_COUNT,
+                failures: machine::MAX_HALF_OPEN_FAILURES,
+                opens: 3,
+                generation: 99,
+                deadline: None,
+            },
+            Machine {
+                state: State::ForcedOpen,
+                ..Machine::INITIAL
+            },
+            Machine {
+                state: State::Disabled,
+                failures: 3,
+                ..Machine::INITIAL
+            },
+        ];
+        for m in cases {
+            assert_eq!(unpack(pack(&m), m.deadline), m);
+        }
+    }
+}

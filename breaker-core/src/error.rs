@@ -1,0 +1,121 @@
+//! What a protected call can return besides its own value.
+
+use core::fmt;
+
+use crate::clock::Duration;
+use crate::machine::State;
+
+/// The breaker refused the call; the call did not run.
+///
+/// `retry_after` says when a call may be admitted again: the rest of the open duration, or, in
+/// half-open with every trial slot taken, the time until those trials are given up. `None` means
+/// it is not known (forced open: only a manual change re-admits calls).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Rejected {
+    /// The breaker's name.
+    pub name: &'static str,
+    /// The state that refused the call.
+    pub state: State,
+    /// When to come back, if known.
+    pub retry_after: Option<Duration>,
+}
+
+impl fmt::Display for Rejected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.name.is_empty() {
+            write!(f, "circuit breaker is {}", self.state)?;
+        } else {
+            write!(f, "circuit breaker `{}` is {}", self.name, self.state)?;
+        }
+        match self.retry_after {
+            Some(d) => write!(f, "; retry after {d}"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl core::error::Error for Rejected {}
+
+/// The error of a call made through a breaker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error<E> {
+    /// The breaker refused the call; it did not run.
+    Rejected(Rejected),
+    /// The call ran and returned this error.
+    Inner(E),
+    /// The call ran, returned this error, and its failure opened the breaker (pybreaker's
+    /// `throw_new_error_on_trip`, without losing the original error). Turned off with
+    /// [`crate::ConfigBuilder::trip_error`], such calls report [`Error::Inner`].
+    Tripped(E),
+    /// The call ran longer than its timeout, was dropped, and counted as a failure.
+    Timeout {
+        /// The timeout that expired.
+        after: Duration,
+    },
+}
+
+impl<E> Error<E> {
+    /// Whether the breaker refused the call.
+    pub const fn is_rejected(&self) -> bool {
+        matches!(self, Error::Rejected(_))
+    }
+    /// The call's own error, if it ran and returned one.
+    pub fn into_inner(self) -> Option<E> {
+        match self {
+            Error::Inner(e) | Error::Tripped(e) => Some(e),
+            _ => None,
+        }
+    }
+    /// The call's own error, by reference.
+    pub const fn inner(&self) -> Option<&E> {
+        match self {
+            Error::Inner(e) | Error::Tripped(e) => Some(e),
+            _ => None,
+        }
+    }
+    /// When to retry, if the breaker refused the call.
+    pub const fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::Rejected(r) => r.retry_after,
+            _ => None,
+        }
+    }
+    /// Maps the call's own error.
+    pub fn map_inner<F, G: FnOnce(E) -> F>(self, g: G) -> Error<F> {
+        match self {
+            Error::Rejected(r) => Error::Rejected(r),
+            Error::Inner(e) => Error::Inner(g(e)),
+            Error::Tripped(e) => Error::Tripped(g(e)),
+            Error::Timeout { after } => Error::Timeout { after },
+        }
+    }
+}
+
+impl<E> From<Rejected> for Error<E> {
+    fn from(r: Rejected) -> Self {
+        Error::Rejected(r)
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for Error<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Rejected(r) => fmt::Display::fmt(r, f),
+            Error::Inner(e) => fmt::Display::fmt(e, f),
+            Error::Tripped(e) => write!(f, "{e} (the circuit breaker opened)"),
+            Error::Timeout { after } => write!(f, "call timed out after {after}"),
+        }
+    }
+}
+
+impl<E: core::error::Error + 'static> core::error::Error for Error<E> {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            Error::Rejected(r) => Some(r),
+            Error::Inner(e) | Error::Tripped(e) => Some(e),
+            Error::Timeout { .. } => None,
+        }
+    }
+}

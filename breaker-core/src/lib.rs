@@ -1,0 +1,28 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(not(any(test, feature = "std")), no_std)]
+
+pub mod backoff;
+mod breaker;
+pub mod classify;
+pub mod clock;
+pub mod config;
+mod error;
+mod future;
+pub mod listener;
+pub mod machine;
+mod permit;
+mod stats;
+mod sync;
+pub mod window;
+
+pub use backoff::{Backoff, Random, XorShift32};
+pub use breaker::CircuitBreaker;
+pub use clock::{Clock, Duration, Instant, ManualClock};
+pub use config::{Config, ConfigBuilder, ConfigError, Settings};
+pub use error::{Error, Rejected};
+pub use future::Call;
+pub use listener::Listener;
+pub use machine::{Outcome, State, Transition};
+pub use permit::Permit;
+pub use stats::Stats;
+pub use window::{CountWindow, Counts, NoWindow, TimeWindow};

@@ -1,0 +1,529 @@
+//! The state machine, as pure functions: `(machine, event, env, settings) -> (machine, change)`.
+//!
+//! Nothing here touches an atomic, a clock or a random number generator: time and randomness come
+//! in through [`Env`], asked for only when a decision needs them. These functions are the single
+//! source of truth: [`crate::CircuitBreaker`] applies them to its packed atomic word in a
+//! compare-and-swap loop, the tests drive them directly, and a remote store (a Redis Lua script)
+//! or a simulator can mirror them step for step, since every number is an integer.
+//!
+//! ```
+//! use breaker_core::machine::{Admission, Fixed, Machine, Outcome, Report};
+//! use breaker_core::{Config, Duration, Instant, State};
+//!
+//! let config = Config::builder().failure_threshold(2).build().unwrap();
+//! let s = config.settings();
+//! let mut env = Fixed::at(Instant::ZERO);
+//! let mut m = Machine::INITIAL;
+//! for _ in 0..2 {
+//!     let step = m.acquire(s, &mut env);
+//!     let Admission::Admitted { generation, .. } = step.value else { unreachable!() };
+//!     m = m.record(Report::new(generation, Outcome::Failure), s, &mut env).next;
+//! }
+//! assert_eq!(m.state, State::Open);
+//! // Rejected until the open duration has passed, with the time to wait.
+//! let step = m.acquire(s, &mut Fixed::at(Instant::ZERO + Duration::from_secs(10)));
+//! assert_eq!(step.value, Admission::Rejected { retry_after: Some(Duration::from_secs(20)) });
+//! ```
+
+use crate::clock::{Duration, Instant};
+use crate::config::{Settings, PPM};
+use crate::window::Counts;
+
+/// Generations are counted modulo 2^24 (they share one atomic word with the state).
+pub const GENERATION_MASK: u32 = (1 << 24) - 1;
+/// The backoff level saturates here (5 bits; far past any cap a backoff reaches).
+pub const MAX_OPENS: u8 = 31;
+/// The largest trial limit and success threshold the packed half-open state can count.
+pub const MAX_HALF_OPEN_COUNT: u16 = (1 << 10) - 1;
+/// The consecutive-failures counter saturates here while half-open (12 bits of the packed word).
+pub const MAX_HALF_OPEN_FAILURES: u32 = (1 << 12) - 1;
+
+/// The breaker's state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum State {
+    /// Calls go through; outcomes are counted.
+    Closed,
+    /// Calls are rejected until the open duration has passed.
+    Open,
+    /// A limited number of trial calls go through; their outcomes decide between closed and open.
+    HalfOpen,
+    /// Opened by hand: calls are rejected until a manual change.
+    ForcedOpen,
+    /// Every call goes through and is counted, but the state never changes on its own.
+    Disabled,
+}
+
+impl State {
+    /// A short lowercase name, for logs.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            State::Closed => "closed",
+            State::Open => "open",
+            State::HalfOpen => "half-open",
+            State::ForcedOpen => "forced-open",
+            State::Disabled => "disabled",
+        }
+    }
+}
+
+impl core::fmt::Display for State {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a finished call counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Outcome {
+    /// The call succeeded.
+    Success,
+    /// The call failed: it counts towards opening the breaker.
+    Failure,
+    /// The call neither succeeded nor failed as far as the breaker is concerned (an excluded
+    /// error, a cancelled call): a half-open trial slot is given back, nothing else changes.
+    Ignored,
+}
+
+/// The whole state of one breaker, as plain data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Machine {
+    /// The state.
+    pub state: State,
+    /// Bumped (modulo 2^24) on every transition; every admitted call carries the generation it
+    /// was admitted in, and an outcome from another generation changes nothing.
+    pub generation: u32,
+    /// Consecutive failures (pybreaker's `fail_counter`): reset by a success while closed and by
+    /// closing, kept while open, and counted on by a failed trial.
+    pub failures: u32,
+    /// Trials in flight (half-open).
+    pub trials: u16,
+    /// Successful trials so far (half-open).
+    pub successes: u16,
+    /// Opens since the breaker last closed: the exponent of an exponential open duration.
+    pub opens: u8,
+    /// Open: when a trial is allowed. Half-open: when unreported trials are abandoned.
+    /// `None` while open means "not yet known" (a racing transition is publishing it), and while
+    /// half-open means "never".
+    pub deadline: Option<Instant>,
+}
+
+/// Where time and randomness come from: the only inputs the transitions ask for lazily.
+pub trait Env {
+    /// The current instant (asked at most when a deadline must be compared or set).
+    fn now(&mut self) -> Instant;
+    /// A uniform `u32` for jitter (asked only when a jittered open duration is set).
+    fn random(&mut self) -> u32;
+}
+
+/// An [`Env`] with a fixed instant and random number: for tests, simulators and mirrors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fixed {
+    /// What `now` returns.
+    pub now: Instant,
+    /// What `random` returns.
+    pub random: u32,
+}
+
+impl Fixed {
+    /// `now`, with a random number of 0 (no jitter taken off).
+    pub const fn at(now: Instant) -> Self {
+        Fixed { now, random: 0 }
+    }
+}
+
+impl Env for Fixed {
+    fn now(&mut self) -> Instant {
+        self.now
+    }
+    fn random(&mut self) -> u32 {
+        self.random
+    }
+}
+
+/// Whether a call may go ahead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// It may; it must report its outcome with this generation.
+    Admitted {
+        /// The generation to report with.
+        generation: u32,
+        /// Whether the call is a half-open trial.
+        trial: bool,
+    },
+    /// It may not.
+    Rejected {
+        /// When a call may be admitted again, if known.
+        retry_after: Option<Duration>,
+    },
+}
+
+/// A state change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Transition {
+    /// The state left.
+    pub from: State,
+    /// The state entered.
+    pub to: State,
+    /// The generation that began with it.
+    pub generation: u32,
+}
+
+/// The result of a transition function: the next machine, the state change if any, and a value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Step<T = ()> {
+    /// The machine after the event.
+    pub next: Machine,
+    /// The state change the event caused.
+    pub transition: Option<Transition>,
+    /// The function's answer.
+    pub value: T,
+}
+
+/// A finished call, as the transitions see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Report {
+    /// The generation the call was admitted in.
+    pub generation: u32,
+    /// How it counts.
+    pub outcome: Outcome,
+    /// It was slower than the slow-call threshold.
+    pub slow: bool,
+    /// The window, with this outcome recorded, says the breaker should open
+    /// (see [`window_trips`]).
+    pub window_trips: bool,
+}
+
+impl Report {
+    /// A report of `outcome`, neither slow nor tripping a window.
+    pub const fn new(generation: u32, outcome: Outcome) -> Self {
+        Report {
+            generation,
+            outcome,
+            slow: false,
+            window_trips: false,
+        }
+    }
+}
+
+/// A change asked for by hand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Manual {
+    /// Open now for the usual open duration (pybreaker's `open()`).
+    Open,
+    /// Open until another manual change.
+    ForceOpen,
+    /// Close now, resetting the counters (pybreaker's `close()`).
+    Close,
+    /// Half-open now.
+    HalfOpen,
+    /// Let everything through and keep counting, without changing state on its own.
+    Disable,
+}
+
+/// Whether window counts open the breaker: enough calls, and a configured rate reached.
+pub const fn window_trips(c: Counts, s: &Settings) -> bool {
+    if c.calls == 0 || c.calls < s.minimum_calls {
+        return false;
+    }
+    rate_reached(c.failures, c.calls, s.failure_rate_ppm)
+        || rate_reached(c.slow, c.calls, s.slow_rate_ppm)
+}
+
+const fn rate_reached(part: u32, calls: u32, ppm: u32) -> bool {
+    ppm != 0 && part as u64 * PPM as u64 >= ppm as u64 * calls as u64
+}
+
+const fn next_generation(g: u32) -> u32 {
+    g.wrapping_add(1) & GENERATION_MASK
+}
+
+impl Machine {
+    /// A new breaker: closed, generation 0.
+    pub const INITIAL: Machine = Machine {
+        state: State::Closed,
+        generation: 0,
+        failures: 0,
+        trials: 0,
+        successes: 0,
+        opens: 0,
+        deadline: None,
+    };
+
+    /// Whether a call is admitted as it stands, without asking the time: true when closed or
+    /// disabled. This is the closed fast path, and [`Machine::acquire`] agrees with it.
+    #[inline]
+    pub const fn admits_without_clock(&self) -> bool {
+        matches!(self.state, State::Closed | State::Disabled)
+    }
+
+    /// When the machine will next change with nobody calling: the end of the open duration, or
+    /// the half-open deadline for trials that have not reported. A driver that wants timely
+    /// transitions (or a simulator) wakes up then and calls [`Machine::advance`].
+    pub const fn next_change(&self) -> Option<Instant> {
+        match self.state {
+            State::Open => self.deadline,
+            State::HalfOpen if self.trials > 0 => self.deadline,
+            _ => None,
+        }
+    }
+
+    fn step<T>(self, next: Machine, value: T) -> Step<T> {
+        let transition = if next.generation != self.generation {
+            Some(Transition {
+                from: self.state,
+                to: next.state,
+                generation: next.generation,
+            })
+        } else {
+            None
+        };
+        Step {
+            next,
+            transition,
+            value,
+        }
+    }
+
+    fn opened(self, opens: u8, s: &Settings, env: &mut impl Env) -> Machine {
+        let now = env.now();
+        let random = if s.open.is_jittered() {
+            env.random()
+        } else {
+            0
+        };
+        Machine {
+            state: State::Open,
+            generation: next_generation(self.generation),
+            failures: self.failures,
+            trials: 0,
+            successes: 0,
+            opens,
+            deadline: Some(now + s.open.duration(opens, random)),
+        }
+    }
+
+    fn half_opened(self, s: &Settings, env: &mut impl Env) -> Machine {
+        let deadline = if s.half_open_max_wait.as_micros() == u64::MAX {
+            None
+        } else {
+            Some(env.now() + s.half_open_max_wait)
+        };
+        Machine {
+            state: State::HalfOpen,
+            generation: next_generation(self.generation),
+            failures: if self.failures > MAX_HALF_OPEN_FAILURES {
+                MAX_HALF_OPEN_FAILURES
+            } else {
+                self.failures
+            },
+            trials: 0,
+            successes: 0,
+            opens: self.opens,
+            deadline,
+        }
+    }
+
+    fn closed(self, state: State) -> Machine {
+        Machine {
+            state,
+            generation: next_generation(self.generation),
+            ..Machine::INITIAL
+        }
+    }
+
+    fn reopened(self, s: &Settings, env: &mut impl Env) -> Machine {
+        let opens = if self.opens >= MAX_OPENS {
+            MAX_OPENS
+        } else {
+            self.opens + 1
+        };
+        self.opened(opens, s, env)
+    }
+
+    /// Applies the time-driven changes due at `env.now()`: open → half-open once the open duration
+    /// has passed, and half-open → open once unreported trials have outlived the maximum wait.
+    ///
+    /// Asks for the time only when open or half-open with trials in flight.
+    pub fn advance(self, s: &Settings, env: &mut impl Env) -> Step {
+        match (self.state, self.next_change()) {
+            (State::Open, Some(deadline)) if env.now() >= deadline => {
+                self.step(self.half_opened(s, env), ())
+            }
+            (State::HalfOpen, Some(deadline)) if env.now() >= deadline => {
+                let failed = Machine {
+                    failures: self.failures.saturating_add(1),
+                    ..self
+                };
+                self.step(failed.reopened(s, env), ())
+            }
+            _ => self.step(self, ()),
+        }
+    }
+
+    /// A call asks to go ahead.
+    ///
+    /// Closed and disabled admit without asking the time. Open rejects with the time left, or,
+    /// once the open duration has passed, becomes half-open and admits the first trial. Half-open
+    /// admits while fewer than `half_open_trials` trials are in flight; the count is part of the
+    /// machine, so applying this with compare-and-swap can never admit more.
+    pub fn acquire(self, s: &Settings, env: &mut impl Env) -> Step<Admission> {
+        if self.admits_without_clock() {
+            let value = Admission::Admitted {
+                generation: self.generation,
+                trial: false,
+            };
+            return self.step(self, value);
+        }
+        let rejected = |retry_after| Admission::Rejected { retry_after };
+        match self.state {
+            State::ForcedOpen => self.step(self, rejected(None)),
+            State::Open => match self.deadline {
+                // A racing transition has not published its deadline yet: still open.
+                None => self.step(self, rejected(Some(s.open.nominal(self.opens)))),
+                Some(deadline) => {
+                    let now = env.now();
+                    if now < deadline {
+                        self.step(self, rejected(Some(deadline - now)))
+                    } else {
+                        let half = self.half_opened(s, env);
+                        let next = Machine { trials: 1, ..half };
+                        let value = Admission::Admitted {
+                            generation: next.generation,
+                            trial: true,
+                        };
+                        self.step(next, value)
+                    }
+                }
+            },
+            State::HalfOpen => {
+                if self.trials < s.half_open_trials {
+                    let next = Machine {
+                        trials: self.trials + 1,
+                        ..self
+                    };
+                    let value = Admission::Admitted {
+                        generation: self.generation,
+                        trial: true,
+                    };
+                    return self.step(next, value);
+                }
+                let advanced = self.advance(s, env);
+                let retry_after = advanced.next.deadline.map(|d| d - env.now());
+                Step {
+                    next: advanced.next,
+                    transition: advanced.transition,
+                    value: rejected(retry_after),
+                }
+            }
+            State::Closed | State::Disabled => unreachable_admits(self),
+        }
+    }
+
+    /// A call admitted in `report.generation` finished.
+    ///
+    /// Closed: a success resets the consecutive failures; a failure counts, and opens the breaker
+    /// at the threshold; a window that trips opens it too. Half-open: the trial's slot is given
+    /// back; a success counts towards `success_threshold` and closes at it; a failure (or a slow
+    /// success, when the slow-call rule is on) re-opens with the next backoff level. Disabled:
+    /// counts, never changes state. An outcome from another generation changes nothing.
+    pub fn record(self, report: Report, s: &Settings, env: &mut impl Env) -> Step {
+        if report.generation != self.generation {
+            return self.step(self, ());
+        }
+        let failed = match report.outcome {
+            Outcome::Failure => true,
+            Outcome::Success => false,
+            Outcome::Ignored => {
+                return match self.state {
+                    State::HalfOpen => self.step(
+                        Machine {
+                            trials: self.trials.saturating_sub(1),
+                            ..self
+                        },
+                        (),
+                    ),
+                    _ => self.step(self, ()),
+                };
+            }
+        };
+        match self.state {
+            State::Closed | State::Disabled => {
+                let failures = if failed {
+                    self.failures.saturating_add(1)
+                } else {
+                    0
+                };
+                let counted = Machine { failures, ..self };
+                let threshold = s.failure_threshold != 0 && failures >= s.failure_threshold;
+                if self.state == State::Closed && (report.window_trips || (failed && threshold)) {
+                    self.step(counted.opened(0, s, env), ())
+                } else {
+                    self.step(counted, ())
+                }
+            }
+            State::HalfOpen => {
+                let slow_fails = report.slow && s.slow_rate_ppm != 0;
+                if failed || slow_fails {
+                    let counted = Machine {
+                        failures: self.failures.saturating_add(1),
+                        ..self
+                    };
+                    self.step(counted.reopened(s, env), ())
+                } else if self.successes + 1 >= s.success_threshold {
+                    self.step(self.closed(State::Closed), ())
+                } else {
+                    let next = Machine {
+                        trials: self.trials.saturating_sub(1),
+                        successes: self.successes + 1,
+                        ..self
+                    };
+                    self.step(next, ())
+                }
+            }
+            State::Open | State::ForcedOpen => self.step(self, ()),
+        }
+    }
+
+    /// A change asked for by hand. Every manual change starts a new generation, so calls admitted
+    /// before it cannot undo it; closing resets the counters as pybreaker's `close()` does.
+    pub fn manual(self, action: Manual, s: &Settings, env: &mut impl Env) -> Step {
+        let next = match action {
+            Manual::Open => self.opened(self.opens, s, env),
+            Manual::ForceOpen => Machine {
+                state: State::ForcedOpen,
+                generation: next_generation(self.generation),
+                trials: 0,
+                successes: 0,
+                deadline: None,
+                ..self
+            },
+            Manual::Close => self.closed(State::Closed),
+            Manual::HalfOpen => self.half_opened(s, env),
+            Manual::Disable => Machine {
+                failures: self.failures,
+                ..self.closed(State::Disabled)
+            },
+        };
+        self.step(next, ())
+    }
+}
+
+#[cold]
+fn unreachable_admits(m: Machine) -> Step<Admission> {
+    // Closed and disabled were answered above; keep the match total without a panic.
+    Step {
+        next: m,
+        transition: None,
+        value: Admission::Admitted {
+            generation: m.generation,
+            trial: false,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests;

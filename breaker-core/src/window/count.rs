@@ -1,0 +1,211 @@
+//! A count-based sliding window over the last `N` calls.
+
+use core::fmt;
+
+use portable_atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+
+use super::{Counts, Sample, Window, WindowKind, MAX_COUNT_WINDOW};
+use crate::clock::{Duration, Instant};
+
+const FAILED: u8 = 1;
+const SLOW: u8 = 2;
+
+const FIELD: u32 = 21;
+const MASK: u64 = (1 << FIELD) - 1;
+
+/// The last `N` calls, as a ring of one byte per call plus packed totals.
+///
+/// Recording claims the next slot with one `fetch_add`, swaps the call's outcome into it, and
+/// adjusts the totals by the difference between the new outcome and the one it replaces (one more
+/// `fetch_add`, skipped when nothing changes). So a window of successes costs one atomic
+/// read-modify-write per call, and the totals are exact: an outcome leaves the window when it is
+/// `N` calls old.
+///
+/// `N` must be between 1 and [`MAX_COUNT_WINDOW`]; [`crate::ConfigBuilder::build`] checks it.
+pub struct CountWindow<const N: usize> {
+    /// Calls recorded since the last reset; `seq % N` is the next slot.
+    seq: AtomicUsize,
+    /// `calls | failures << 21 | slow << 42`.
+    totals: AtomicU64,
+    slots: [AtomicU8; N],
+}
+
+impl<const N: usize> fmt::Debug for CountWindow<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CountWindow")
+            .field("size", &N)
+            .field("counts", &self.counts(Instant::ZERO, Duration::ZERO))
+            .finish()
+    }
+}
+
+impl<const N: usize> CountWindow<N> {
+    fn unpack(word: u64) -> Counts {
+        // A field above the capacity is one a racing reset made momentarily negative: read it as 0.
+        let field = |shift: u32| {
+            let v = ((word >> shift) & MASK) as u32;
+            if v as usize > N {
+                0
+            } else {
+                v
+            }
+        };
+        let calls = field(0);
+        Counts {
+            calls,
+            failures: field(FIELD).min(calls),
+            slow: field(2 * FIELD).min(calls),
+        }
+    }
+}
+
+impl<const N: usize> Window for CountWindow<N> {
+    const KIND: WindowKind = WindowKind::Count {
+        size: if N > MAX_COUNT_WINDOW as usize {
+            u32::MAX
+        } else {
+            N as u32
+        },
+    };
+    const NEW: Self = CountWindow {
+        seq: AtomicUsize::new(0),
+        totals: AtomicU64::new(0),
+        slots: [const { AtomicU8::new(0) }; N],
+    };
+
+    fn record(&self, _: Instant, _: Duration, sample: Sample) -> Counts {
+        if N == 0 {
+            return Counts::default();
+        }
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        let slot = &self.slots[seq % N];
+        let new = (sample.failure as u8 * FAILED) | (sample.slow as u8 * SLOW);
+        // In the steady state the slot already holds the same outcome: a load, no write.
+        let old = if seq >= N {
+            let cur = slot.load(Ordering::Relaxed);
+            if cur == new {
+                cur
+            } else {
+                slot.swap(new, Ordering::Relaxed)
+            }
+        } else {
+            slot.store(new, Ordering::Relaxed);
+            0
+        };
+        let delta = |bit: u8, shift: u32| -> u64 {
+            let d = (new & bit != 0) as i64 - (old & bit != 0) as i64;
+            (d << shift) as u64
+        };
+        let add = ((seq < N) as u64)
+            .wrapping_add(delta(FAILED, FIELD))
+            .wrapping_add(delta(SLOW, 2 * FIELD));
+        let word = if add == 0 {
+            self.totals.load(Ordering::Relaxed)
+        } else {
+            self.totals
+                .fetch_add(add, Ordering::Relaxed)
+                .wrapping_add(add)
+        };
+        Self::unpack(word)
+    }
+
+    fn counts(&self, _: Instant, _: Duration) -> Counts {
+        Self::unpack(self.totals.load(Ordering::Relaxed))
+    }
+
+    fn reset(&self) {
+        self.seq.store(0, Ordering::Relaxed);
+        self.totals.store(0, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec<const N: usize>(w: &CountWindow<N>, failure: bool, slow: bool) -> Counts {
+        w.record(Instant::ZERO, Duration::ZERO, Sample { failure, slow })
+    }
+
+    #[test]
+    fn old_outcomes_leave_the_window() {
+        let w = CountWindow::<4>::NEW;
+        assert_eq!(
+            rec(&w, true, false),
+            Counts {
+                calls: 1,
+                failures: 1,
+                slow: 0
+            }
+        );
+        rec(&w, true, true);
+        rec(&w, false, false);
+        assert_eq!(
+            rec(&w, false, false),
+            Counts {
+                calls: 4,
+                failures: 2,
+                slow: 1
+            }
+        );
+        // The two failures are pushed out by successes: a true sliding window.
+        rec(&w, false, false);
+        assert_eq!(
+            rec(&w, false, false),
+            Counts {
+                calls: 4,
+                failures: 0,
+                slow: 0
+            }
+        );
+        // After 100 successes, 4 failures fill it again (no running totals since a state change).
+        for _ in 0..100 {
+            rec(&w, false, false);
+        }
+        for _ in 0..4 {
+            rec(&w, true, false);
+        }
+        assert_eq!(
+            w.counts(Instant::ZERO, Duration::ZERO),
+            Counts {
+                calls: 4,
+                failures: 4,
+                slow: 0
+            }
+        );
+        w.reset();
+        assert_eq!(w.counts(Instant::ZERO, Duration::ZERO), Counts::default());
+        assert_eq!(
+            rec(&w, false, false),
+            Counts {
+                calls: 1,
+                failures: 0,
+                slow: 0
+            }
+        );
+    }
+
+    #[test]
+    fn concurrent_records_keep_totals_exact() {
+        let w = CountWindow::<64>::NEW;
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let w = &w;
+                s.spawn(move || {
+                    for i in 0..10_000 {
+                        rec(w, (i + t) % 3 == 0, false);
+                    }
+                });
+            }
+        });
+        // Whatever the interleaving, the totals equal what the slots hold.
+        let failures = w
+            .slots
+            .iter()
+            .filter(|s| s.load(Ordering::Relaxed) & FAILED != 0)
+            .count();
+        let c = w.counts(Instant::ZERO, Duration::ZERO);
+        assert_eq!(c.calls, 64);
+        assert_eq!(c.failures as usize, failures);
+    }
+}

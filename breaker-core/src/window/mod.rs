@@ -1,0 +1,119 @@
+//! Sliding windows of recent outcomes, for the failure-rate and slow-call-rate rules.
+//!
+//! A window's storage is part of the breaker's type (`CountWindow<100>`, `TimeWindow<10>`), so it
+//! is sized at compile time: no allocation, and `O(1)` work per recorded outcome. Both are true
+//! sliding windows: an outcome leaves the window when it is `N` calls (or `B` buckets) old,
+//! unlike "windows" that keep running totals since the last state change.
+//!
+//! The trip decision over a window's [`Counts`] is the pure [`crate::machine::window_trips`].
+
+mod count;
+mod time;
+
+pub use count::CountWindow;
+pub use time::TimeWindow;
+
+use crate::clock::{Duration, Instant};
+
+/// The largest count window: counts are packed 21 bits apiece in one atomic word, and keeping the
+/// size below 2^20 leaves room to recognise a momentarily negative field.
+pub const MAX_COUNT_WINDOW: u32 = (1 << 20) - 1;
+
+/// The most buckets a time window may have.
+pub const MAX_TIME_BUCKETS: u32 = 4096;
+
+/// What a window type is, for the `const` validation in [`crate::ConfigBuilder::build`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WindowKind {
+    /// No window: only the consecutive-failures rule can open the breaker.
+    None,
+    /// The last `size` calls.
+    Count {
+        /// Calls held.
+        size: u32,
+    },
+    /// `buckets` buckets of the configured width.
+    Time {
+        /// Buckets held.
+        buckets: u32,
+    },
+}
+
+/// What one finished call adds to a window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Sample {
+    /// The call failed.
+    pub failure: bool,
+    /// The call took longer than the slow-call threshold.
+    pub slow: bool,
+}
+
+/// How many calls a window holds, and how many of them failed or were slow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Counts {
+    /// Calls in the window.
+    pub calls: u32,
+    /// Failed calls in the window.
+    pub failures: u32,
+    /// Slow calls in the window.
+    pub slow: u32,
+}
+
+impl Counts {
+    /// The failure rate in parts per million (0 for an empty window).
+    pub const fn failure_rate_ppm(&self) -> u32 {
+        ratio_ppm(self.failures, self.calls)
+    }
+    /// The slow-call rate in parts per million (0 for an empty window).
+    pub const fn slow_rate_ppm(&self) -> u32 {
+        ratio_ppm(self.slow, self.calls)
+    }
+}
+
+const fn ratio_ppm(part: u32, whole: u32) -> u32 {
+    if whole == 0 {
+        0
+    } else {
+        ((part as u64 * crate::config::PPM as u64) / whole as u64) as u32
+    }
+}
+
+/// Storage for a sliding window, shared by all threads using one breaker.
+///
+/// # Contract
+///
+/// - `record` and `counts` MUST be lock-free, allocation-free and `O(1)` in the number of calls.
+/// - Counts MAY be momentarily off by the outcomes of calls that race a `reset` (a transition),
+///   never by more, and MUST stay within `0..=capacity`.
+pub trait Window: Sync {
+    /// What this window is.
+    const KIND: WindowKind;
+    /// An empty window (a `const`, so a breaker holding one can be built in a `static`).
+    const NEW: Self;
+    /// Adds one outcome at `now` and returns the counts after it.
+    fn record(&self, now: Instant, bucket: Duration, sample: Sample) -> Counts;
+    /// The counts at `now`.
+    fn counts(&self, now: Instant, bucket: Duration) -> Counts;
+    /// Empties the window (done when the breaker closes, so every closed period starts afresh).
+    fn reset(&self);
+}
+
+/// No window: the breaker keeps only its consecutive-failures counter. Zero-sized.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoWindow;
+
+impl Window for NoWindow {
+    const KIND: WindowKind = WindowKind::None;
+    const NEW: Self = NoWindow;
+    #[inline]
+    fn record(&self, _: Instant, _: Duration, _: Sample) -> Counts {
+        Counts::default()
+    }
+    #[inline]
+    fn counts(&self, _: Instant, _: Duration) -> Counts {
+        Counts::default()
+    }
+    #[inline]
+    fn reset(&self) {}
+}
