@@ -11,7 +11,9 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use breaker_bench::alloc_count::{self, CountingAlloc};
+use breaker_bench::ours::BASELINE;
 use breaker_bench::{subjects, DynSubject, Kind};
+use breaker_core::Clock;
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
@@ -134,17 +136,25 @@ fn print_rows(title: &str, rows: &[Row], subs: &[Box<dyn DynSubject>]) {
         println!("(no subject supports this path)");
         return;
     }
-    let fastest = rows.iter().map(|r| r.median).fold(f64::INFINITY, f64::min);
-    println!("| subject | median ns/call | min..max | vs fastest | allocs/call | bytes/call |");
-    println!("|---|---:|---:|---:|---:|---:|");
+    let is_peer = |name: &str| subs.iter().any(|s| s.name() == name && s.is_peer());
+    let fastest_peer = rows
+        .iter()
+        .filter(|r| is_peer(r.name))
+        .map(|r| r.median)
+        .fold(f64::INFINITY, f64::min);
+    let base = rows.iter().find(|r| r.name == BASELINE).map(|r| r.median);
+    println!("| subject | median ns/call | min..max | overhead ns (minus baseline) | vs fastest peer | allocs/call | bytes/call |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
     for r in rows {
+        let overhead = base.map_or("-".to_string(), |b| format!("{:.1}", r.median - b));
         println!(
-            "| {} | {:.1} | {:.1}..{:.1} | {:.2}x | {:.2} | {:.1} |",
+            "| {} | {:.1} | {:.1}..{:.1} | {} | {:.2}x | {:.2} | {:.1} |",
             r.name,
             r.median,
             r.min,
             r.max,
-            r.median / fastest,
+            overhead,
+            r.median / fastest_peer,
             r.allocs,
             r.bytes
         );
@@ -157,6 +167,118 @@ fn print_rows(title: &str, rows: &[Row], subs: &[Box<dyn DynSubject>]) {
     if !missing.is_empty() {
         println!("\nnot applicable: {}", missing.join(", "));
     }
+}
+
+/// Medians of the measurements the goals are stated in.
+#[derive(Default)]
+struct Goals {
+    ours: std::collections::HashMap<&'static str, f64>,
+    fastest_peer: std::collections::HashMap<&'static str, f64>,
+    baseline: std::collections::HashMap<&'static str, f64>,
+    recloser_window: f64,
+    ours_allocs: f64,
+    clock_read: f64,
+    ours_scaling: Vec<(usize, f64)>,
+    ours_race_max: f64,
+    ours_size: usize,
+}
+
+fn note_rows(goals: &mut Goals, key: &'static str, rows: &[Row], subs: &[Box<dyn DynSubject>]) {
+    let is_peer = |name: &str| subs.iter().any(|s| s.name() == name && s.is_peer());
+    for r in rows {
+        if r.name == BASELINE {
+            goals.baseline.insert(key, r.median);
+        } else if is_peer(r.name) {
+            let e = goals.fastest_peer.entry(key).or_insert(f64::INFINITY);
+            *e = e.min(r.median);
+            if key == "window" && r.name.starts_with("recloser") {
+                goals.recloser_window = r.median;
+            }
+        } else {
+            goals.ours.insert(key, r.median);
+            goals.ours_allocs = goals.ours_allocs.max(r.allocs);
+        }
+    }
+}
+
+/// The cost of one `StdClock::now()`, the clock the breaker reads when it must.
+fn clock_read_ns(cfg: &Cfg) -> f64 {
+    let clock = breaker_core::StdClock;
+    let mut samples = Vec::new();
+    for _ in 0..cfg.rounds {
+        let t0 = Instant::now();
+        for _ in 0..cfg.batch {
+            black_box(black_box(&clock).now());
+        }
+        samples.push(t0.elapsed().as_nanos() as f64 / cfg.batch as f64);
+    }
+    median(&mut samples)
+}
+
+fn print_goals(g: &Goals) {
+    let verdict = |ok: bool| if ok { "met" } else { "NOT MET" };
+    println!("\n### Goals (issues 2 and 5), from this run\n");
+    println!("| goal | target | measured | verdict |");
+    println!("|---|---|---|---|");
+    let get =
+        |m: &std::collections::HashMap<&'static str, f64>, k| m.get(k).copied().unwrap_or(f64::NAN);
+    let sync_over = get(&g.ours, "sync") - get(&g.baseline, "sync");
+    println!(
+        "| closed success overhead, sync | <= 3 ns | {sync_over:.2} ns | {} |",
+        verdict(sync_over <= 3.0)
+    );
+    let async_over = get(&g.ours, "async") - get(&g.baseline, "async");
+    println!(
+        "| closed success overhead, async (ready future) | <= 3 ns | {async_over:.2} ns | {} |",
+        verdict(async_over <= 3.0)
+    );
+    for (k, label) in [
+        ("sync", "sync"),
+        ("async", "async"),
+        ("window", "count window 100"),
+    ] {
+        let ratio = get(&g.fastest_peer, k) / get(&g.ours, k);
+        println!(
+            "| closed success, {label}: faster than the fastest peer | >= 5x | {ratio:.2}x | {} |",
+            verdict(ratio >= 5.0)
+        );
+    }
+    let reject = get(&g.ours, "reject") - get(&g.baseline, "reject");
+    println!(
+        "| rejection | <= one clock read ({:.1} ns) + 5 ns | {reject:.1} ns | {} |",
+        g.clock_read,
+        verdict(reject <= g.clock_read + 5.0)
+    );
+    let win = get(&g.ours, "window") - get(&g.baseline, "window");
+    let rec = g.recloser_window - get(&g.baseline, "window");
+    println!(
+        "| count window of 100, overhead | <= half of recloser's ({:.1} ns) | {win:.1} ns | {} |",
+        rec,
+        verdict(win <= rec / 2.0)
+    );
+    println!(
+        "| allocations per call | 0 | {:.2} | {} |",
+        g.ours_allocs,
+        verdict(g.ours_allocs == 0.0)
+    );
+    println!(
+        "| size of a consecutive-policy breaker | <= 64 B, no heap | {} B | {} |",
+        g.ours_size,
+        verdict(g.ours_size <= 64)
+    );
+    for (t, x) in &g.ours_scaling {
+        let target = if *t == 2 { ">= 1.8x" } else { "(reported)" };
+        let ok = *t != 2 || *x >= 1.8;
+        println!(
+            "| throughput with {t} threads on one breaker vs 1 thread | {target} | {x:.2}x | {} |",
+            verdict(ok)
+        );
+    }
+    println!(
+        "| half-open trials admitted under contention | <= 1 (configured) | {:.0} max | {} |",
+        g.ours_race_max,
+        verdict(g.ours_race_max <= 1.0)
+    );
 }
 
 fn main() {
@@ -210,10 +332,24 @@ fn main() {
             "Open state: cost of a rejected call",
         ),
     ];
+    let mut goals = Goals::default();
     for (kind, expect, title) in m {
         let rows = measure(&cfg, &subs, kind, expect);
         print_rows(title, &rows, &subs);
+        let key = match kind {
+            Kind::ClosedSync => "sync",
+            Kind::Window100 => "window",
+            Kind::ClosedAsync => "async",
+            Kind::Tower => "tower",
+            Kind::OpenReject => "reject",
+        };
+        note_rows(&mut goals, key, &rows, &subs);
     }
+    goals.clock_read = clock_read_ns(&cfg);
+    println!(
+        "\nOne `StdClock::now()` (std::time::Instant): {:.1} ns",
+        goals.clock_read
+    );
 
     // Multi-thread throughput on one shared breaker.
     let mut counts = vec![1usize, 2, avail];
@@ -244,6 +380,14 @@ fn main() {
     println!();
     for (i, s) in subs.iter().enumerate() {
         let meds: Vec<f64> = mt[i].iter_mut().map(|v| median(v)).collect();
+        if !s.is_peer() && s.name() != BASELINE {
+            goals.ours_scaling = counts
+                .iter()
+                .zip(&meds)
+                .skip(1)
+                .map(|(t, m)| (*t, m / meds[0]))
+                .collect();
+        }
         print!("| {} |", s.name());
         for (ci, m) in meds.iter().enumerate() {
             // `median` sorted the samples: first/last are min/max.
@@ -262,6 +406,10 @@ fn main() {
     let mut race = vec![Vec::new(); subs.len()];
     for r in 0..cfg.race_rounds {
         for i in order(r, subs.len()) {
+            if subs[i].name() == BASELINE {
+                race[i].push(Default::default());
+                continue;
+            }
             race[i].push(subs[i].half_open_race(race_threads, &cores, cfg.race_open_for));
         }
     }
@@ -274,9 +422,15 @@ fn main() {
     );
     println!("|---|---:|---:|---:|---|");
     for (i, s) in subs.iter().enumerate() {
+        if s.name() == BASELINE {
+            continue;
+        }
         let mut a: Vec<f64> = race[i].iter().map(|r| r.admitted as f64).collect();
         let med = median(&mut a);
         let (lo, hi) = (a[0], a[a.len() - 1]);
+        if !s.is_peer() {
+            goals.ours_race_max = hi;
+        }
         let limit = s.half_open_limit();
         let verdict = match limit {
             Some(l) if hi <= l as f64 => "ok: limit held",
@@ -296,6 +450,12 @@ fn main() {
     println!("| subject | size_of (B) | consecutive: allocs / bytes / live bytes | window 100: allocs / bytes / live bytes |");
     println!("|---|---:|---:|---:|");
     for s in &subs {
+        if s.name() == BASELINE {
+            continue;
+        }
+        if !s.is_peer() {
+            goals.ours_size = s.breaker_size();
+        }
         let c = s.construct_heap(false).unwrap();
         let w = s.construct_heap(true).map_or("n/a".to_string(), |w| {
             format!("{} / {} / {}", w.allocs, w.bytes, w.live_bytes)
@@ -317,6 +477,7 @@ fn main() {
             println!("- {}", s.note());
         }
     }
+    print_goals(&goals);
     println!(
         "\ntotal bench time: {:.1} s",
         t_start.elapsed().as_secs_f64()

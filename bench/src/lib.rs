@@ -17,6 +17,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 pub mod alloc_count;
+pub mod ours;
 pub mod peers;
 
 /// An operation run as a half-open trial (see [`Subject::call_probe`]).
@@ -36,6 +37,9 @@ pub trait Subject: Send + Sync + Sized + 'static {
     const NOTE: &'static str = "";
     /// `size_of` the peer's own breaker type (not of this wrapper).
     const BREAKER_SIZE: usize;
+    /// Whether this is a peer crate (ratios are taken against the fastest peer); false for this
+    /// project's breaker and the no-breaker baseline.
+    const PEER: bool = true;
 
     /// Per-thread handle, created on the calling thread by [`Subject::local`] and passed to every
     /// call (e.g. a cloned tower `Service`, which needs `&mut self`). `()` for most breakers.
@@ -213,6 +217,8 @@ pub struct RaceResult {
 pub trait DynSubject {
     /// [`Subject::NAME`].
     fn name(&self) -> &'static str;
+    /// [`Subject::PEER`].
+    fn is_peer(&self) -> bool;
     /// [`Subject::NOTE`].
     fn note(&self) -> &'static str;
     /// [`Subject::BREAKER_SIZE`].
@@ -252,6 +258,8 @@ pub fn subject<S: Subject>() -> Box<dyn DynSubject> {
 /// Every subject, in table order. The lead appends this project's breaker here.
 pub fn subjects() -> Vec<Box<dyn DynSubject>> {
     vec![
+        subject::<ours::Baseline>(),
+        subject::<ours::Ours>(),
         subject::<peers::failsafe::Failsafe>(),
         subject::<peers::recloser::Recloser>(),
         subject::<peers::breaker2::Breaker2>(),
@@ -268,6 +276,9 @@ fn pin_to(cores: &[core_affinity::CoreId], i: usize) {
 impl<S: Subject> DynSubject for Erased<S> {
     fn name(&self) -> &'static str {
         S::NAME
+    }
+    fn is_peer(&self) -> bool {
+        S::PEER
     }
     fn note(&self) -> &'static str {
         S::NOTE
@@ -292,6 +303,7 @@ impl<S: Subject> DynSubject for Erased<S> {
             Kind::Tower => {
                 s.call_tower_ok(&mut l)?;
             }
+            Kind::OpenReject if S::NAME == ours::BASELINE => return None,
             Kind::OpenReject => {
                 s.force_open(&mut l);
                 assert!(!s.call_ok(&mut l), "{}: not open after force_open", S::NAME);

@@ -283,27 +283,44 @@ where
     /// After a winning transition: publish its deadline, note when it opened, and start a closed
     /// period with an empty window.
     fn publish(&self, m: &Machine) {
-        match m.state {
+        // Every transition tags the deadline word, those without a deadline too: "newer" below
+        // compares tags modulo 2^12, which holds only while the stored tag is less than half the
+        // tag space behind. (Publishing only open and half-open deadlines let 2048 or more
+        // deadline-free transitions, such as repeated `force_closed` or `reset` calls, make the
+        // next trip's deadline look older than the stored one: it was never published, and the
+        // breaker stayed open until a manual change.)
+        let micros = match m.state {
             State::Open | State::HalfOpen => {
-                let micros = m.deadline.map_or(NEVER, |d| d.as_micros().min(NEVER - 1));
-                let tag = (m.generation as u64) & TAG_MASK;
-                let word = (micros << TAG_BITS) | tag;
-                // A publisher delayed past a later transition must not overwrite that one's
-                // deadline: only a newer tag may replace an older one.
-                let _ = self
-                    .deadline
-                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |old| {
-                        let age = tag.wrapping_sub(old & TAG_MASK) & TAG_MASK;
-                        (age != 0 && age < (1 << (TAG_BITS - 1))).then_some(word)
-                    });
+                m.deadline.map_or(NEVER, |d| d.as_micros().min(NEVER - 1))
             }
-            State::Closed => self.window.reset(),
-            State::ForcedOpen | State::Disabled => {}
+            State::Closed | State::ForcedOpen | State::Disabled => NEVER,
+        };
+        let tag = (m.generation as u64) & TAG_MASK;
+        let word = (micros << TAG_BITS) | tag;
+        // A publisher delayed past a later transition must not overwrite that one's deadline:
+        // only a newer tag may replace an older one.
+        let _ = self
+            .deadline
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |old| {
+                let age = tag.wrapping_sub(old & TAG_MASK) & TAG_MASK;
+                (age != 0 && age < (1 << (TAG_BITS - 1))).then_some(word)
+            });
+        if m.state == State::Closed {
+            self.window.reset();
         }
     }
 
+    #[inline]
     fn notify(&self, transition: Option<Transition>, env: &mut LiveEnv<'_, C>) {
         if let Some(t) = transition {
+            self.notify_change(t, env);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn notify_change(&self, t: Transition, env: &mut LiveEnv<'_, C>) {
+        {
             if t.to == State::Open {
                 self.opened_at
                     .store(env.now().as_micros(), Ordering::Relaxed);
@@ -337,23 +354,35 @@ where
     #[cold]
     #[inline(never)]
     fn acquire_slow(&self) -> Result<Permit<'_, C, W, L, K>, Rejected> {
-        let s = *self.config().settings();
+        let s = self.config().settings();
         let mut env = self.env();
-        let step = self.apply(&mut env, |m, env| m.acquire(&s, env));
+        let m = self.load(self.word.load(Ordering::Acquire));
+        if m.state == State::Open {
+            // The common rejection: a rejection without a transition leaves the machine as it is,
+            // so the pure answer needs no compare-and-swap.
+            let step = m.acquire(s, &mut env);
+            if let (None, Admission::Rejected { retry_after }) = (step.transition, step.value) {
+                return Err(self.reject(m.state, retry_after));
+            }
+        }
+        let step = self.apply(&mut env, |m, env| m.acquire(s, env));
         self.notify(step.transition, &mut env);
         match step.value {
             Admission::Admitted { generation, trial } => Ok(self.admitted(generation, trial)),
-            Admission::Rejected { retry_after } => {
-                self.rejected.fetch_add(1, Ordering::Relaxed);
-                let r = Rejected {
-                    name: s.name(),
-                    state: step.next.state,
-                    retry_after,
-                };
-                self.listener.on_rejected(s.name(), &r);
-                Err(r)
-            }
+            Admission::Rejected { retry_after } => Err(self.reject(step.next.state, retry_after)),
         }
+    }
+
+    #[inline]
+    fn reject(&self, state: State, retry_after: Option<Duration>) -> Rejected {
+        self.rejected.fetch_add(1, Ordering::Relaxed);
+        let r = Rejected {
+            name: self.name(),
+            state,
+            retry_after,
+        };
+        self.listener.on_rejected(r.name, &r);
+        r
     }
 
     #[inline]
@@ -368,11 +397,55 @@ where
     }
 
     /// Records a finished call; returns the state change it caused.
+    ///
+    /// The fast path: a success, or the cancellation of a call admitted while closed, on a breaker
+    /// whose [`Machine::success_is_noop`] holds changes nothing, so it costs one load and no write.
+    #[inline]
     pub(crate) fn finish(
+        &self,
+        generation: u32,
+        trial: bool,
+        start: Option<Instant>,
+        finish: Finish<'_>,
+    ) -> Option<Transition> {
+        match finish {
+            Finish::Cancelled if !trial => {
+                // Only half-open trials hold anything to give back; see `Machine::record`.
+                self.listener.on_cancelled(self.name());
+                None
+            }
+            Finish::Outcome(Outcome::Success, _) if start.is_none() => {
+                let m = unpack(self.word.load(Ordering::Acquire), None);
+                if !m.success_is_noop() {
+                    return self.finish_slow(generation, start, finish, None);
+                }
+                match W::KIND {
+                    WindowKind::None => {}
+                    WindowKind::Count { .. } if m.generation == generation => {
+                        let s = self.config().settings();
+                        let counts =
+                            self.window
+                                .record(Instant::ZERO, s.bucket(), Sample::default());
+                        if machine::window_trips(counts, s) {
+                            return self.finish_slow(generation, start, finish, Some(true));
+                        }
+                    }
+                    _ => return self.finish_slow(generation, start, finish, None),
+                }
+                self.listener.on_success(self.name(), None);
+                None
+            }
+            _ => self.finish_slow(generation, start, finish, None),
+        }
+    }
+
+    #[inline(never)]
+    fn finish_slow(
         &self,
         generation: u32,
         start: Option<Instant>,
         finish: Finish<'_>,
+        window_verdict: Option<bool>,
     ) -> Option<Transition> {
         let s = self.config().settings();
         let mut env = self.env();
@@ -385,9 +458,10 @@ where
             _ => None,
         };
         let slow = matches!((elapsed, s.slow_call_threshold()), (Some(e), Some(t)) if e >= t);
-        let mut window_trips = false;
-        if W::KIND != WindowKind::None && outcome != Outcome::Ignored {
-            let m = unpack(self.word.load(Ordering::Acquire), None);
+        let mut window_trips = window_verdict.unwrap_or(false);
+        let word = self.word.load(Ordering::Acquire);
+        if window_verdict.is_none() && W::KIND != WindowKind::None && outcome != Outcome::Ignored {
+            let m = unpack(word, None);
             if m.generation == generation && m.admits_without_clock() {
                 let now = if matches!(W::KIND, WindowKind::Time { .. }) {
                     env.now()
@@ -408,15 +482,22 @@ where
             slow,
             window_trips,
         };
-        let step = self.apply(&mut env, |m, env| m.record(report, s, env));
+        let transition =
+            if outcome != Outcome::Failure && !window_trips && unpack(word, None).success_is_noop()
+            {
+                None
+            } else {
+                let step = self.apply(&mut env, |m, env| m.record(report, s, env));
+                step.transition
+            };
         match finish {
             Finish::Outcome(Outcome::Success, _) => self.listener.on_success(s.name(), elapsed),
             Finish::Outcome(Outcome::Failure, error) => self.listener.on_failure(s.name(), error),
             Finish::Outcome(Outcome::Ignored, _) => self.listener.on_ignored(s.name()),
             Finish::Cancelled => self.listener.on_cancelled(s.name()),
         }
-        self.notify(step.transition, &mut env);
-        step.transition
+        self.notify(transition, &mut env);
+        transition
     }
 
     /// Runs `f` through the breaker; every `Err` counts as a failure.
@@ -425,6 +506,7 @@ where
     ///
     /// [`Error::Rejected`] if the breaker refused the call (then `f` did not run),
     /// [`Error::Tripped`] if `f` failed and that opened the breaker, [`Error::Inner`] otherwise.
+    #[inline]
     pub fn call<T, E: fmt::Debug>(&self, f: impl FnOnce() -> Result<T, E>) -> Result<T, Error<E>> {
         self.call_classified(classify::Errors, f)
     }
@@ -437,6 +519,7 @@ where
     /// # Errors
     ///
     /// As [`CircuitBreaker::call`].
+    #[inline]
     pub fn call_classified<T, E: fmt::Debug>(
         &self,
         mut classify: impl Classify<T, E>,
@@ -496,9 +579,9 @@ where
     }
 
     fn manual(&self, action: Manual) -> Option<Transition> {
-        let s = *self.config().settings();
+        let s = self.config().settings();
         let mut env = self.env();
-        let step = self.apply(&mut env, |m, env| m.manual(action, &s, env));
+        let step = self.apply(&mut env, |m, env| m.manual(action, s, env));
         self.notify(step.transition, &mut env);
         step.transition
     }

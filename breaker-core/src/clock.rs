@@ -266,6 +266,22 @@ impl Clock for ManualClock {
     }
 }
 
+/// The process's monotonic clock (`std::time::Instant`), counted from the first time any
+/// `StdClock` is read: for synchronous code with no async runtime. Zero-sized.
+#[cfg(feature = "std")]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StdClock;
+
+#[cfg(feature = "std")]
+impl Clock for StdClock {
+    #[inline]
+    fn now(&self) -> Instant {
+        static BASE: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        let base = *BASE.get_or_init(std::time::Instant::now);
+        Instant::from_micros(Duration::from_core(base.elapsed()).as_micros())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -61,6 +61,7 @@ where
     /// assert_eq!(reply.unwrap(), 7);
     /// # });
     /// ```
+    #[inline]
     pub fn call_async<F, T, E>(&self, future: F) -> Call<'_, C, W, L, K, F, crate::classify::Errors>
     where
         F: Future<Output = Result<T, E>>,
@@ -70,6 +71,7 @@ where
     }
 
     /// Runs `future` through the breaker, with `classify` deciding how its result counts.
+    #[inline]
     pub fn call_async_classified<F, T, E, P>(
         &self,
         classify: P,
@@ -102,6 +104,7 @@ where
 {
     type Output = Result<T, Error<E>>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         if !*this.started {

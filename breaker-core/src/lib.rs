@@ -17,6 +17,8 @@ pub mod window;
 
 pub use backoff::{Backoff, Random, XorShift32};
 pub use breaker::CircuitBreaker;
+#[cfg(feature = "std")]
+pub use clock::StdClock;
 pub use clock::{Clock, Duration, Instant, ManualClock};
 pub use config::{Config, ConfigBuilder, ConfigError, Settings};
 pub use error::{Error, Rejected};

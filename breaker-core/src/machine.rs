@@ -260,6 +260,16 @@ impl Machine {
         matches!(self.state, State::Closed | State::Disabled)
     }
 
+    /// Whether a success (or an ignored or cancelled outcome) from any generation leaves the
+    /// machine as it is: closed or disabled with no failures counted. The atomic breaker checks
+    /// this on the packed word and skips [`Machine::record`] altogether, so a run of successes
+    /// writes no shared memory; `tests::noop_success_predicate_agrees_with_record` holds it to
+    /// that.
+    #[inline]
+    pub const fn success_is_noop(&self) -> bool {
+        self.admits_without_clock() && self.failures == 0
+    }
+
     /// When the machine will next change with nobody calling: the end of the open duration, or
     /// the half-open deadline for trials that have not reported. A driver that wants timely
     /// transitions (or a simulator) wakes up then and calls [`Machine::advance`].
@@ -369,7 +379,9 @@ impl Machine {
     /// Closed and disabled admit without asking the time. Open rejects with the time left, or,
     /// once the open duration has passed, becomes half-open and admits the first trial. Half-open
     /// admits while fewer than `half_open_trials` trials are in flight; the count is part of the
-    /// machine, so applying this with compare-and-swap can never admit more.
+    /// machine, so applying this with compare-and-swap can never admit more. Once trials in flight
+    /// have outlived the half-open maximum wait, it re-opens (see [`Machine::advance`]) instead.
+    #[inline]
     pub fn acquire(self, s: &Settings, env: &mut impl Env) -> Step<Admission> {
         if self.admits_without_clock() {
             let value = Admission::Admitted {
@@ -400,7 +412,11 @@ impl Machine {
                 }
             },
             State::HalfOpen => {
-                if self.trials < s.half_open_trials {
+                // Trials that outlived the maximum wait are given up first, whether or not a slot
+                // is free, as `advance` (and so `CircuitBreaker::state`) has it. Asks the time
+                // only with trials in flight.
+                let advanced = self.advance(s, env);
+                if advanced.transition.is_none() && self.trials < s.half_open_trials {
                     let next = Machine {
                         trials: self.trials + 1,
                         ..self
@@ -411,7 +427,6 @@ impl Machine {
                     };
                     return self.step(next, value);
                 }
-                let advanced = self.advance(s, env);
                 let retry_after = advanced.next.deadline.map(|d| d - env.now());
                 Step {
                     next: advanced.next,
@@ -433,6 +448,14 @@ impl Machine {
     pub fn record(self, report: Report, s: &Settings, env: &mut impl Env) -> Step {
         if report.generation != self.generation {
             return self.step(self, ());
+        }
+        if self.state == State::HalfOpen {
+            // A trial that reports after the maximum wait was already given up (as `advance`
+            // and `CircuitBreaker::state` have it): the breaker re-opens, and the report is stale.
+            let advanced = self.advance(s, env);
+            if advanced.transition.is_some() {
+                return advanced;
+            }
         }
         let failed = match report.outcome {
             Outcome::Failure => true,
@@ -491,21 +514,26 @@ impl Machine {
     /// A change asked for by hand. Every manual change starts a new generation, so calls admitted
     /// before it cannot undo it; closing resets the counters as pybreaker's `close()` does.
     pub fn manual(self, action: Manual, s: &Settings, env: &mut impl Env) -> Step {
+        // Act on the machine as `advance` has it: trials past the maximum wait were given up.
+        let this = match self.state {
+            State::HalfOpen => self.advance(s, env).next,
+            _ => self,
+        };
         let next = match action {
-            Manual::Open => self.opened(self.opens, s, env),
+            Manual::Open => this.opened(this.opens, s, env),
             Manual::ForceOpen => Machine {
                 state: State::ForcedOpen,
-                generation: next_generation(self.generation),
+                generation: next_generation(this.generation),
                 trials: 0,
                 successes: 0,
                 deadline: None,
-                ..self
+                ..this
             },
-            Manual::Close => self.closed(State::Closed),
-            Manual::HalfOpen => self.half_opened(s, env),
+            Manual::Close => this.closed(State::Closed),
+            Manual::HalfOpen => this.half_opened(s, env),
             Manual::Disable => Machine {
-                failures: self.failures,
-                ..self.closed(State::Disabled)
+                failures: this.failures,
+                ..this.closed(State::Disabled)
             },
         };
         self.step(next, ())

@@ -101,7 +101,8 @@ where
     #[inline]
     fn end(self, finish: Finish<'_>) -> Option<Transition> {
         let this = ManuallyDrop::new(self);
-        this.breaker.finish(this.generation, this.start, finish)
+        this.breaker
+            .finish(this.generation, this.trial, this.start, finish)
     }
 
     /// Reports `outcome`; returns whether this report opened the breaker.
@@ -178,7 +179,7 @@ where
 {
     fn drop(&mut self) {
         self.breaker
-            .finish(self.generation, self.start, Finish::Cancelled);
+            .finish(self.generation, self.trial, self.start, Finish::Cancelled);
     }
 }
 

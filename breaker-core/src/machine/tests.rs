@@ -461,3 +461,46 @@ fn generations_wrap_within_their_bits() {
     let next = call(m, s, &mut at(0), Outcome::Failure).next;
     assert_eq!(next.generation, 0);
 }
+
+#[test]
+fn noop_success_predicate_agrees_with_record() {
+    let c = Config::builder().failure_threshold(3).build().unwrap();
+    let s = c.settings();
+    for state in [
+        State::Closed,
+        State::Disabled,
+        State::Open,
+        State::HalfOpen,
+        State::ForcedOpen,
+    ] {
+        for failures in [0, 1, 2] {
+            for generation in [0, 1, 7] {
+                let m = Machine {
+                    state,
+                    failures,
+                    generation,
+                    trials: if state == State::HalfOpen { 1 } else { 0 },
+                    deadline: matches!(state, State::Open | State::HalfOpen).then_some(T0),
+                    ..Machine::INITIAL
+                };
+                if !m.success_is_noop() {
+                    continue;
+                }
+                for report_gen in [0, 1, 7] {
+                    for outcome in [Outcome::Success, Outcome::Ignored] {
+                        for slow in [false, true] {
+                            let report = Report {
+                                generation: report_gen,
+                                outcome,
+                                slow,
+                                window_trips: false,
+                            };
+                            let step = m.record(report, s, &mut at(100));
+                            assert_eq!(step.next, m, "{m:?} {report:?}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! Instruction-count probe for one path: `probe [sync|window|reject]`; run under callgrind.
+use breaker_core::{CircuitBreaker, Config, CountWindow, Duration, StdClock};
+use std::hint::black_box;
+
+fn run(n: u64, mut f: impl FnMut() -> bool) {
+    let t = std::time::Instant::now();
+    let mut ok = 0u64;
+    for _ in 0..n {
+        ok += black_box(f()) as u64;
+    }
+    println!(
+        "{:.2} ns/call ({ok} admitted)",
+        t.elapsed().as_nanos() as f64 / n as f64
+    );
+}
+
+fn main() {
+    let mode = std::env::args().nth(1).unwrap_or_else(|| "sync".into());
+    let n = 2_000_000u64;
+    match mode.as_str() {
+        "window" => {
+            let config: &'static Config<CountWindow<100>> = Box::leak(Box::new(
+                Config::builder()
+                    .count_window::<100>()
+                    .failure_rate(0.5)
+                    .build()
+                    .unwrap(),
+            ));
+            let b = CircuitBreaker::new(StdClock, config);
+            run(n, || {
+                black_box(&b).call(|| black_box(Ok::<(), ()>(()))).is_ok()
+            });
+        }
+        "reject" => {
+            let config: &'static Config = Box::leak(Box::new(
+                Config::builder()
+                    .open_for(Duration::from_secs(3600))
+                    .build()
+                    .unwrap(),
+            ));
+            let b = CircuitBreaker::new(StdClock, config);
+            b.open();
+            run(n, || {
+                black_box(&b).call(|| black_box(Ok::<(), ()>(()))).is_ok()
+            });
+        }
+        _ => {
+            let config: &'static Config = Box::leak(Box::new(Config::builder().build().unwrap()));
+            let b = CircuitBreaker::new(StdClock, config);
+            run(n, || {
+                black_box(&b).call(|| black_box(Ok::<(), ()>(()))).is_ok()
+            });
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! This project's `breaker-core`, on `StdClock`, with its configuration held as `&'static Config`
+//! (the recommended form when many breakers are built: the breaker itself is then only atomics).
+//! Plus a `baseline` subject: the same operation with no breaker, so tables can show overhead.
+
+use std::time::Duration;
+
+use breaker_core::{CircuitBreaker, Config, CountWindow, Error, NoWindow, StdClock};
+
+use crate::{block_on, op_err, op_ok, Probe, Subject};
+
+type Consecutive = CircuitBreaker<StdClock, NoWindow, (), &'static Config<NoWindow>>;
+type Window = CircuitBreaker<StdClock, CountWindow<100>, (), &'static Config<CountWindow<100>>>;
+
+/// `breaker-core`: either policy; the enum's branch is part of what is measured.
+#[derive(Debug)]
+pub enum Ours {
+    /// Consecutive failures, threshold 5.
+    Consecutive(Consecutive),
+    /// Count window of the last 100 calls, failure rate 50 %.
+    Window(Window),
+}
+
+fn admitted<T>(r: &Result<T, Error<()>>) -> bool {
+    !matches!(r, Err(Error::Rejected(_)))
+}
+
+fn leak<T>(t: T) -> &'static T {
+    Box::leak(Box::new(t))
+}
+
+impl Subject for Ours {
+    const NAME: &'static str = "breaker-core (this project)";
+    const NOTE: &'static str =
+        "breaker-core: StdClock, config as &'static Config (size_of with the \
+        config held by value: see the memory table note).";
+    const BREAKER_SIZE: usize = std::mem::size_of::<Consecutive>();
+    const PEER: bool = false;
+    type Local = ();
+
+    fn new_consecutive(open_for: Duration) -> Self {
+        let config = Config::builder()
+            .failure_threshold(5)
+            .open_for(open_for.into())
+            .half_open_trials(1)
+            .build()
+            .expect("valid config");
+        Ours::Consecutive(CircuitBreaker::new(StdClock, leak(config)))
+    }
+    fn new_window100(open_for: Duration) -> Option<Self> {
+        let config = Config::builder()
+            .count_window::<100>()
+            .no_failure_threshold()
+            .failure_rate(0.5)
+            .minimum_calls(100)
+            .open_for(open_for.into())
+            .build()
+            .expect("valid config");
+        Some(Ours::Window(CircuitBreaker::new(StdClock, leak(config))))
+    }
+    fn half_open_limit() -> Option<u32> {
+        Some(1)
+    }
+    fn local(&self) {}
+
+    #[inline]
+    fn call_ok(&self, _: &mut ()) -> bool {
+        match self {
+            Ours::Consecutive(b) => admitted(&b.call(op_ok)),
+            Ours::Window(b) => admitted(&b.call(op_ok)),
+        }
+    }
+    #[inline]
+    fn call_err(&self, _: &mut ()) -> bool {
+        match self {
+            Ours::Consecutive(b) => admitted(&b.call(op_err)),
+            Ours::Window(b) => admitted(&b.call(op_err)),
+        }
+    }
+    fn call_probe(&self, _: &mut (), f: &Probe) -> bool {
+        match self {
+            Ours::Consecutive(b) => admitted(&b.call(|| f())),
+            Ours::Window(b) => admitted(&b.call(|| f())),
+        }
+    }
+    #[inline]
+    fn call_async_ok(&self, _: &mut ()) -> Option<bool> {
+        Some(match self {
+            Ours::Consecutive(b) => admitted(&block_on(b.call_async(std::future::ready(op_ok())))),
+            Ours::Window(b) => admitted(&block_on(b.call_async(std::future::ready(op_ok())))),
+        })
+    }
+}
+
+/// The baseline's table label.
+pub const BASELINE: &str = "baseline (no breaker)";
+
+/// No breaker at all: the operation alone, to subtract from the others.
+#[derive(Debug)]
+pub struct Baseline;
+
+impl Subject for Baseline {
+    const NAME: &'static str = BASELINE;
+    const BREAKER_SIZE: usize = 0;
+    const PEER: bool = false;
+    type Local = ();
+
+    fn new_consecutive(_: Duration) -> Self {
+        Baseline
+    }
+    fn new_window100(_: Duration) -> Option<Self> {
+        Some(Baseline)
+    }
+    fn half_open_limit() -> Option<u32> {
+        None
+    }
+    fn local(&self) {}
+    #[inline]
+    fn call_ok(&self, _: &mut ()) -> bool {
+        let _ = op_ok();
+        true
+    }
+    #[inline]
+    fn call_err(&self, _: &mut ()) -> bool {
+        let _ = op_err();
+        true
+    }
+    fn call_probe(&self, _: &mut (), f: &Probe) -> bool {
+        let _ = f();
+        true
+    }
+    #[inline]
+    fn call_async_ok(&self, _: &mut ()) -> Option<bool> {
+        let _ = block_on(std::future::ready(op_ok()));
+        Some(true)
+    }
+    fn force_open(&self, _: &mut ()) {}
+}
