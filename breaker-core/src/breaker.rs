@@ -303,7 +303,7 @@ where
             .deadline
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |old| {
                 let age = tag.wrapping_sub(old & TAG_MASK) & TAG_MASK;
-                (age != 0 && age < (1 << (TAG_BITS - 1))).then_some(word)
+                (age < (1 << (TAG_BITS - 1))).then_some(word)
             });
         if m.state == State::Closed {
             self.window.reset();
