@@ -260,10 +260,22 @@ where
     ) -> Step<T> {
         let mut word = self.word.load(Ordering::Acquire);
         loop {
-            let step = f(self.load(word), env);
+            let m = self.load(word);
+            let step = f(m, env);
             let next = pack(&step.next);
             if next == word {
-                return step;
+                // Nothing to write. But a deadline read as unpublished may instead belong to a
+                // transition that replaced `word` meanwhile (say, open → half-open): an answer
+                // from that stale pair (a rejection as still open) stands only if `word` does.
+                if m.deadline.is_some() || !matches!(m.state, State::Open | State::HalfOpen) {
+                    return step;
+                }
+                let current = self.word.load(Ordering::Acquire);
+                if current == word {
+                    return step;
+                }
+                word = current;
+                continue;
             }
             match self
                 .word
@@ -320,15 +332,14 @@ where
     #[cold]
     #[inline(never)]
     fn notify_change(&self, t: Transition, env: &mut LiveEnv<'_, C>) {
-        {
-            if t.to == State::Open {
-                self.opened_at
-                    .store(env.now().as_micros(), Ordering::Relaxed);
-            }
-            if t.from != t.to {
-                self.listener
-                    .on_state_change(self.name(), &t, &self.stats());
-            }
+        if t.to == State::Open {
+            self.opened_at
+                .store(env.now().as_micros(), Ordering::Relaxed);
+        }
+        // A manual close of a closed breaker starts a generation but changes no state.
+        if t.from != t.to {
+            self.listener
+                .on_state_change(self.name(), &t, &self.stats());
         }
     }
 
@@ -357,7 +368,9 @@ where
         let s = self.config().settings();
         let mut env = self.env();
         let m = self.load(self.word.load(Ordering::Acquire));
-        if m.state == State::Open {
+        // An open breaker whose deadline reads as unpublished is left to `apply`: the deadline may
+        // belong to a transition that replaced this word meanwhile (see there).
+        if m.state == State::Open && m.deadline.is_some() {
             // The common rejection: a rejection without a transition leaves the machine as it is,
             // so the pure answer needs no compare-and-swap.
             let step = m.acquire(s, &mut env);
