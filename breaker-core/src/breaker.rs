@@ -262,6 +262,12 @@ where
         loop {
             let m = self.load(word);
             let step = f(m, env);
+            if step.transition.is_none() && step.next.deadline != m.deadline {
+                // A deadline that changes within a generation (the half-open maximum wait
+                // restarting with a trial) is published before the word that relies on it, so no
+                // reader pairs the new trial with the old deadline.
+                self.publish_deadline(&step.next);
+            }
             let next = pack(&step.next);
             if next == word {
                 // Nothing to write. But a deadline read as unpublished may instead belong to a
@@ -292,15 +298,24 @@ where
         }
     }
 
-    /// After a winning transition: publish its deadline, note when it opened, and start a closed
-    /// period with an empty window.
+    /// After a winning transition: publish its deadline and start a closed period with an empty
+    /// window.
     fn publish(&self, m: &Machine) {
-        // Every transition tags the deadline word, those without a deadline too: "newer" below
-        // compares tags modulo 2^12, which holds only while the stored tag is less than half the
-        // tag space behind. (Publishing only open and half-open deadlines let 2048 or more
-        // deadline-free transitions, such as repeated `force_closed` or `reset` calls, make the
-        // next trip's deadline look older than the stored one: it was never published, and the
-        // breaker stayed open until a manual change.)
+        self.publish_deadline(m);
+        if m.state == State::Closed {
+            self.window.reset();
+        }
+    }
+
+    /// Stores `m`'s deadline tagged with its generation.
+    ///
+    /// Every transition tags the deadline word, those without a deadline too: "newer" below
+    /// compares tags modulo 2^12, which holds only while the stored tag is less than half the tag
+    /// space behind. (Publishing only open and half-open deadlines let 2048 or more deadline-free
+    /// transitions, such as repeated `force_closed` or `reset` calls, make the next trip's
+    /// deadline look older than the stored one: it was never published, and the breaker stayed
+    /// open until a manual change.)
+    fn publish_deadline(&self, m: &Machine) {
         let micros = match m.state {
             State::Open | State::HalfOpen => {
                 m.deadline.map_or(NEVER, |d| d.as_micros().min(NEVER - 1))
@@ -310,16 +325,19 @@ where
         let tag = (m.generation as u64) & TAG_MASK;
         let word = (micros << TAG_BITS) | tag;
         // A publisher delayed past a later transition must not overwrite that one's deadline:
-        // only a newer tag may replace an older one.
+        // only a newer tag may replace an older one. Within one generation (a half-open trial
+        // restarting the maximum wait) a deadline only moves later.
         let _ = self
             .deadline
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |old| {
                 let age = tag.wrapping_sub(old & TAG_MASK) & TAG_MASK;
-                (age < (1 << (TAG_BITS - 1))).then_some(word)
+                let newer = if age == 0 {
+                    micros > old >> TAG_BITS
+                } else {
+                    age < (1 << (TAG_BITS - 1))
+                };
+                newer.then_some(word)
             });
-        if m.state == State::Closed {
-            self.window.reset();
-        }
     }
 
     #[inline]

@@ -237,6 +237,15 @@ const fn rate_reached(part: u32, calls: u32, ppm: u32) -> bool {
     ppm != 0 && part as u64 * PPM as u64 >= ppm as u64 * calls as u64
 }
 
+/// When trials starting now are given up: `now + half_open_max_wait`, or never.
+fn trial_deadline(s: &Settings, env: &mut impl Env) -> Option<Instant> {
+    if s.half_open_max_wait.as_micros() == u64::MAX {
+        None
+    } else {
+        Some(env.now() + s.half_open_max_wait)
+    }
+}
+
 const fn next_generation(g: u32) -> u32 {
     g.wrapping_add(1) & GENERATION_MASK
 }
@@ -317,11 +326,7 @@ impl Machine {
     }
 
     fn half_opened(self, s: &Settings, env: &mut impl Env) -> Machine {
-        let deadline = if s.half_open_max_wait.as_micros() == u64::MAX {
-            None
-        } else {
-            Some(env.now() + s.half_open_max_wait)
-        };
+        let deadline = trial_deadline(s, env);
         Machine {
             state: State::HalfOpen,
             generation: next_generation(self.generation),
@@ -417,8 +422,17 @@ impl Machine {
                 // only with trials in flight.
                 let advanced = self.advance(s, env);
                 if advanced.transition.is_none() && self.trials < s.half_open_trials {
+                    // The maximum wait guards trials in flight, so a trial that starts with none
+                    // in flight gets the whole of it: a first trial long after a manual
+                    // `half_open`, or the next of several sequential trials, is not given up at once.
+                    let deadline = if self.trials == 0 {
+                        trial_deadline(s, env)
+                    } else {
+                        self.deadline
+                    };
                     let next = Machine {
                         trials: self.trials + 1,
+                        deadline,
                         ..self
                     };
                     let value = Admission::Admitted {

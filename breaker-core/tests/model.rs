@@ -449,6 +449,11 @@ impl Model {
                         retry_after: self.retry_after(),
                     }
                 } else if self.trials < self.cfg.trials {
+                    // The maximum wait guards trials in flight: a trial that starts with none in
+                    // flight gets the whole of it.
+                    if self.trials == 0 {
+                        self.give_up_at = self.cfg.max_wait_ms().map(|w| self.now + w);
+                    }
                     self.trials += 1;
                     Answer::Admitted { trial: true }
                 } else {

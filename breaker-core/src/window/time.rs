@@ -7,20 +7,23 @@ use portable_atomic::{AtomicU64, Ordering};
 use super::{Counts, Sample, Window, WindowKind, MAX_TIME_BUCKETS};
 use crate::clock::{Duration, Instant};
 
-const FIELD: u32 = 16;
-const MAX: u64 = (1 << FIELD) - 1;
+const FIELD: u32 = 21;
+const MASK: u64 = (1 << FIELD) - 1;
 
 /// The calls of the last `B` buckets of a configured width (the current bucket included).
 ///
-/// Each bucket is one atomic word, `tag | calls << 16 | failures << 32 | slow << 48`, where the tag
-/// is the bucket's number (`now / width`, modulo 2^16). A record that finds an older tag starts the
-/// bucket afresh, so buckets expire without any sweep, and the window slides bucket by bucket.
+/// Each bucket is two atomic words: the full number of the bucket it holds (`now / width`), and
+/// its counts, `calls | failures << 21 | slow << 42`. A record that finds an older number claims
+/// the bucket with a compare-and-swap and starts its counts afresh, so buckets expire without a
+/// sweep and the window slides bucket by bucket. Full bucket numbers mean an idle bucket can never
+/// be mistaken for a current one, however long it sat unused.
 ///
-/// Limits, stated rather than hidden: a bucket counts at most 65,535 calls (later ones in the same
-/// bucket are sampled out, which keeps the rates right for any steady mix); and a bucket left
-/// untouched for exactly a multiple of 65,536 bucket widths would be read as current.
+/// Stated limits: a bucket counts up to 2^21 - 1 calls (later ones in the same bucket are
+/// sampled out, which keeps the rates of a steady mix); and a record racing the claim of its
+/// bucket by another thread may be lost, or a reader may see the expired counts for that instant.
 pub struct TimeWindow<const B: usize> {
-    buckets: [AtomicU64; B],
+    numbers: [AtomicU64; B],
+    counts: [AtomicU64; B],
 }
 
 impl<const B: usize> fmt::Debug for TimeWindow<B> {
@@ -42,7 +45,8 @@ impl<const B: usize> Window for TimeWindow<B> {
         },
     };
     const NEW: Self = TimeWindow {
-        buckets: [const { AtomicU64::new(0) }; B],
+        numbers: [const { AtomicU64::new(0) }; B],
+        counts: [const { AtomicU64::new(0) }; B],
     };
 
     fn record(&self, now: Instant, width: Duration, sample: Sample) -> Counts {
@@ -50,41 +54,48 @@ impl<const B: usize> Window for TimeWindow<B> {
             return Counts::default();
         }
         let number = bucket_number(now, width);
-        let tag = number & MAX;
-        let bucket = &self.buckets[(number % B as u64) as usize];
-        let add = (1 << FIELD)
-            | ((sample.failure as u64) << (2 * FIELD))
-            | ((sample.slow as u64) << (3 * FIELD));
-        let _ = bucket.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |word| {
-            let word = if word & MAX == tag { word } else { tag };
-            if (word >> FIELD) & MAX == MAX {
-                None // full: sample this call out
+        let slot = (number % B as u64) as usize;
+        let held = self.numbers[slot].load(Ordering::Acquire);
+        if held != number {
+            // A thread that read the clock a moment earlier may find the bucket already claimed
+            // for a later number: its outcome is older than the bucket, so it is dropped.
+            let claim = if held < number {
+                self.numbers[slot].compare_exchange(held, number, Ordering::AcqRel, Ordering::Acquire)
             } else {
-                Some(word + add)
+                Err(held)
+            };
+            match claim {
+                Ok(_) => self.counts[slot].store(0, Ordering::Release),
+                Err(now_held) if now_held == number => {} // another caller claimed it for us
+                Err(_) => return self.counts(now, width),
             }
+        }
+        let add = 1 | ((sample.failure as u64) << FIELD) | ((sample.slow as u64) << (2 * FIELD));
+        let _ = self.counts[slot].fetch_update(Ordering::AcqRel, Ordering::Acquire, |word| {
+            (word & MASK != MASK).then_some(word + add)
         });
         self.counts(now, width)
     }
 
     fn counts(&self, now: Instant, width: Duration) -> Counts {
-        let current = bucket_number(now, width) & MAX;
+        let current = bucket_number(now, width);
         let mut c = Counts::default();
-        for bucket in &self.buckets {
-            let word = bucket.load(Ordering::Relaxed);
-            let age = current.wrapping_sub(word & MAX) & MAX;
+        for (number, counts) in self.numbers.iter().zip(&self.counts) {
+            let age = current.wrapping_sub(number.load(Ordering::Acquire));
             if age < B as u64 {
-                c.calls += ((word >> FIELD) & MAX) as u32;
-                c.failures += ((word >> (2 * FIELD)) & MAX) as u32;
-                c.slow += ((word >> (3 * FIELD)) & MAX) as u32;
+                let word = counts.load(Ordering::Acquire);
+                c.calls += (word & MASK) as u32;
+                c.failures += ((word >> FIELD) & MASK) as u32;
+                c.slow += ((word >> (2 * FIELD)) & MASK) as u32;
             }
         }
         c
     }
 
     fn reset(&self) {
-        // An all-zero bucket adds nothing whatever its tag, so zeroing is a complete reset.
-        for bucket in &self.buckets {
-            bucket.store(0, Ordering::Relaxed);
+        // Zero counts add nothing whatever bucket they are tagged with.
+        for counts in &self.counts {
+            counts.store(0, Ordering::Relaxed);
         }
     }
 }
