@@ -103,9 +103,13 @@ impl Backoff {
             return d;
         }
         // cut = d * jitter * (random / 2^32), in integers so that a Lua mirror computes the same.
-        let max_cut = (d.as_micros() as u128 * self.jitter_ppm as u128) / 1_000_000;
-        let cut = (max_cut * random as u128) >> 32;
-        d.saturating_sub(Duration::from_micros(cut as u64))
+        // `d * ppm / 10^6` is split into whole seconds and the rest, which is exact and stays in
+        // 64 bits (d < 2^50): no 128-bit division, which costs a microcontroller a kilobyte.
+        let (whole, rest) = (d.as_micros() / 1_000_000, d.as_micros() % 1_000_000);
+        let ppm = self.jitter_ppm as u64;
+        let max_cut = whole * ppm + rest * ppm / 1_000_000;
+        let cut = ((max_cut as u128 * random as u128) >> 32) as u64;
+        d.saturating_sub(Duration::from_micros(cut))
     }
 
     /// Whether [`Backoff::duration`] uses its random input (so callers draw one only then).

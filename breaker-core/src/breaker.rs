@@ -355,7 +355,7 @@ where
                 .store(env.now().as_micros(), Ordering::Relaxed);
         }
         // A manual close of a closed breaker starts a generation but changes no state.
-        if t.from != t.to {
+        if L::ENABLED && t.from != t.to {
             self.listener
                 .on_state_change(self.name(), &t, &self.stats());
         }
@@ -385,17 +385,7 @@ where
     fn acquire_slow(&self) -> Result<Permit<'_, C, W, L, K>, Rejected> {
         let s = self.config().settings();
         let mut env = self.env();
-        let m = self.load(self.word.load(Ordering::Acquire));
-        // An open breaker whose deadline reads as unpublished is left to `apply`: the deadline may
-        // belong to a transition that replaced this word meanwhile (see there).
-        if m.state == State::Open && m.deadline.is_some() {
-            // The common rejection: a rejection without a transition leaves the machine as it is,
-            // so the pure answer needs no compare-and-swap.
-            let step = m.acquire(s, &mut env);
-            if let (None, Admission::Rejected { retry_after }) = (step.transition, step.value) {
-                return Err(self.reject(m.state, retry_after));
-            }
-        }
+        // A rejection changes nothing, so `apply` answers it with loads alone (no write).
         let step = self.apply(&mut env, |m, env| m.acquire(s, env));
         self.notify(step.transition, &mut env);
         match step.value {

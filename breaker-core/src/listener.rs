@@ -16,6 +16,11 @@ use crate::stats::Stats;
 
 /// Receives a breaker's events. Listeners must not block: they run on the caller's path.
 pub trait Listener {
+    /// Whether this listener wants any event at all. Only listeners that ignore every event (like
+    /// `()`) set it to `false`, which lets the breaker skip preparing events it would throw away
+    /// (the stats snapshot that comes with a state change).
+    const ENABLED: bool = true;
+
     /// A call was admitted and is about to run.
     fn before_call(&self, name: &'static str, trial: bool) {
         let _ = (name, trial);
@@ -46,9 +51,12 @@ pub trait Listener {
     }
 }
 
-impl Listener for () {}
+impl Listener for () {
+    const ENABLED: bool = false;
+}
 
 impl<L: Listener + ?Sized> Listener for &L {
+    const ENABLED: bool = L::ENABLED;
     fn before_call(&self, name: &'static str, trial: bool) {
         (**self).before_call(name, trial)
     }
@@ -76,6 +84,7 @@ macro_rules! tuple_listener {
     ($($l:ident),+) => {
         /// Several listeners, called in order.
         impl<$($l: Listener),+> Listener for ($($l,)+) {
+            const ENABLED: bool = false $(|| $l::ENABLED)+;
             #[allow(non_snake_case)]
             fn before_call(&self, name: &'static str, trial: bool) {
                 let ($($l,)+) = self;

@@ -386,7 +386,6 @@ impl Machine {
     /// admits while fewer than `half_open_trials` trials are in flight; the count is part of the
     /// machine, so applying this with compare-and-swap can never admit more. Once trials in flight
     /// have outlived the half-open maximum wait, it re-opens (see [`Machine::advance`]) instead.
-    #[inline]
     pub fn acquire(self, s: &Settings, env: &mut impl Env) -> Step<Admission> {
         if self.admits_without_clock() {
             let value = Admission::Admitted {

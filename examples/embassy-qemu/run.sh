@@ -17,7 +17,7 @@ QEMU_TIMEOUT=${QEMU_TIMEOUT:-60}
 
 ensure_tools qemu-system-arm arm-none-eabi-size
 
-cargo build --release "$@"
+cargo build --release --target "$TARGET" "$@"
 elf=$(firmware_elf)
 [ -f "$elf" ] || die "no firmware at $elf"
 log=${LOG:-${CARGO_TARGET_DIR:-target}/qemu.log}

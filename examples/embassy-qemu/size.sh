@@ -1,21 +1,25 @@
 #!/usr/bin/env bash
-# Prints the flash (text+data) and RAM (data+bss) of the release firmware built without and with
-# a cargo feature, and the difference. RAM does not include the stack, which takes the rest.
+# Prints the flash (text+data) and RAM (data+bss) of the release firmware built with two feature
+# sets, and the difference. RAM does not include the stack, which takes the rest.
 #
-# Usage: size.sh [FEATURES]     (default: breaker; a comma-separated list also works)
+# Usage: size.sh [BASE_FEATURES [FEATURES]]
+#   default: probe-direct against probe-breaker, the same sensor loop without and with a
+#   consecutive-policy breaker: what the breaker alone adds.
+#   size.sh "" breaker: what the whole CI scenario's breaker steps add (mostly their printing).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 # shellcheck source=tools.sh
 source ./tools.sh
 
-features=${1:-breaker}
+base=${1-probe-direct}
+features=${2-probe-breaker}
 ensure_tools arm-none-eabi-size
 
 out=${CARGO_TARGET_DIR:-target}/size
 mkdir -p "$out"
-cargo build --release
+cargo build --release --target "$TARGET" --features "$base"
 cp "$(firmware_elf)" "$out/baseline.elf"
-cargo build --release --features "$features"
+cargo build --release --target "$TARGET" --features "$features"
 cp "$(firmware_elf)" "$out/with-features.elf"
 
 # Berkeley format, second line: text data bss dec hex filename.
@@ -25,7 +29,7 @@ read -r f_text f_data f_bss _ < <(arm-none-eabi-size "$out/with-features.elf" | 
 row() { printf '%-22s %12s %12s %10s %10s %10s\n' "$@"; }
 signed() { printf '%+d' "$1"; }
 row "build" "flash" "RAM" "text" "data" "bss"
-row "baseline" $((b_text + b_data)) $((b_data + b_bss)) "$b_text" "$b_data" "$b_bss"
+row "${base:-baseline}" $((b_text + b_data)) $((b_data + b_bss)) "$b_text" "$b_data" "$b_bss"
 row "+$features" $((f_text + f_data)) $((f_data + f_bss)) "$f_text" "$f_data" "$f_bss"
 row "difference" "$(signed $((f_text + f_data - b_text - b_data)))" \
     "$(signed $((f_data + f_bss - b_data - b_bss)))" "$(signed $((f_text - b_text)))" \

@@ -1,7 +1,9 @@
 # shellcheck shell=bash
 # Shared by run.sh and size.sh (sourced, not run). Installs what is missing, non-interactively.
 
-TARGET=thumbv7m-none-eabi
+# The firmware's target: thumbv7m (the default in .cargo/config.toml) or, to check the v6-M build
+# under the same Cortex-M3 machine, thumbv6m-none-eabi.
+TARGET=${TARGET:-thumbv7m-none-eabi}
 BIN=embassy-qemu
 
 die() {
@@ -31,8 +33,26 @@ apt_install() {
     fi
     if ! as_root "${install[@]}"; then
         as_root apt-get update
-        as_root "${install[@]}" || die "apt-get could not install $* without removing packages; install them yourself"
+        as_root "${install[@]}" && return 0
+        qemu_from_backports "$@" && return 0
+        die "apt-get could not install $* without removing packages; install them yourself"
     fi
+}
+
+# The machine image of this workplace carries QEMU's tools (qemu-utils) from bookworm-backports,
+# and Debian's own qemu-system-arm 7.2 conflicts with them. Take qemu-system-arm from the same
+# suite instead, with the tools it shares files with, rather than removing what the machine has.
+qemu_from_backports() {
+    case " $* " in *" qemu-system-arm "*) ;; *) return 1 ;; esac
+    dpkg-query -W -f='${Version}' qemu-utils 2>/dev/null | grep -q '~bpo12' || return 1
+    local list=/etc/apt/sources.list.d/bookworm-backports.list
+    if [ ! -f "$list" ]; then
+        echo "note: adding $list to match the installed qemu-utils"
+        echo "deb http://deb.debian.org/debian bookworm-backports main" | as_root tee "$list" >/dev/null
+    fi
+    as_root apt-get update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        --no-remove -t bookworm-backports "$@" qemu-utils
 }
 
 # ensure_tools COMMAND...: the Rust target, plus each named host command (qemu-system-arm,

@@ -9,6 +9,10 @@
 #![no_std]
 #![no_main]
 
+#[cfg(feature = "breaker")]
+mod breaker_steps;
+#[cfg(any(feature = "probe-direct", feature = "probe-breaker"))]
+mod probe;
 mod scenario;
 mod time_driver;
 

@@ -16,6 +16,8 @@ pub(crate) async fn scenario() -> Result<(), &'static str> {
     timeout_step().await?;
     #[cfg(feature = "breaker")]
     breaker_steps().await?;
+    #[cfg(any(feature = "probe-direct", feature = "probe-breaker"))]
+    crate::probe::probe_step().await?;
     Ok(())
 }
 
@@ -71,9 +73,5 @@ async fn timeout_step() -> Result<(), &'static str> {
     Ok(())
 }
 
-/// Placeholder for the circuit-breaker steps (`breaker-embassy`), behind the `breaker` feature.
 #[cfg(feature = "breaker")]
-async fn breaker_steps() -> Result<(), &'static str> {
-    hprintln!("breaker: no steps yet");
-    Ok(())
-}
+use crate::breaker_steps::breaker_steps;
