@@ -4,7 +4,9 @@
 //! `cargo run -p breaker-core --example trace`
 
 use breaker_core::listener::Listener;
-use breaker_core::{CircuitBreaker, Clock, Config, Duration, Error, ManualClock, Stats, Transition};
+use breaker_core::{
+    CircuitBreaker, Clock, Config, Duration, Error, ManualClock, Stats, Transition,
+};
 
 static CLOCK: ManualClock = ManualClock::new();
 
@@ -65,6 +67,13 @@ fn main() {
         CLOCK.advance(Duration::from_millis(250));
     }
     let stats = breaker.stats();
-    println!("\nsucceeded {ok}, failed {failed}, rejected {rejected}; final state {}", stats.state);
-    assert_eq!(stats.state, breaker_core::State::Closed, "the breaker recovers");
+    println!(
+        "\nsucceeded {ok}, failed {failed}, rejected {rejected}; final state {}",
+        stats.state
+    );
+    assert_eq!(
+        stats.state,
+        breaker_core::State::Closed,
+        "the breaker recovers"
+    );
 }

@@ -225,6 +225,9 @@ pub enum ConfigError {
     NoTripRule,
     /// The exponential multiplier was 0.
     BadBackoff(&'static str),
+    /// Something with this name already exists with different settings (a named concurrency
+    /// limit asked for again with another size).
+    Conflict(&'static str),
 }
 
 impl fmt::Display for ConfigError {
@@ -256,6 +259,9 @@ impl fmt::Display for ConfigError {
             ConfigError::WindowSize(why) => write!(f, "bad window size: {why}"),
             ConfigError::NoTripRule => write!(f, "no rule could ever open the breaker"),
             ConfigError::BadBackoff(why) => write!(f, "bad open-duration backoff: {why}"),
+            ConfigError::Conflict(name) => {
+                write!(f, "`{name}` already exists with different settings")
+            }
         }
     }
 }

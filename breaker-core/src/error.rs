@@ -37,6 +37,34 @@ impl fmt::Display for Rejected {
 
 impl core::error::Error for Rejected {}
 
+/// A concurrency limit was full (after waiting, when the call was allowed to wait); the call did
+/// not run. See [`crate::timer::ConcurrencyLimit`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LimitReached {
+    /// The limit's name (empty when it has none).
+    pub name: &'static str,
+    /// How long the call waited for a slot before giving up: zero when it was not allowed to wait
+    /// (or the limit refused it a place in its wait queue).
+    pub waited: Duration,
+}
+
+impl fmt::Display for LimitReached {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.name.is_empty() {
+            f.write_str("concurrency limit reached")?;
+        } else {
+            write!(f, "concurrency limit `{}` reached", self.name)?;
+        }
+        if self.waited > Duration::ZERO {
+            write!(f, " after waiting {}", self.waited)?;
+        }
+        Ok(())
+    }
+}
+
+impl core::error::Error for LimitReached {}
+
 /// The error of a call made through a breaker.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -54,12 +82,19 @@ pub enum Error<E> {
         /// The timeout that expired.
         after: Duration,
     },
+    /// A concurrency limit was full; the call did not run (and did not count for the breaker).
+    LimitReached(LimitReached),
 }
 
 impl<E> Error<E> {
     /// Whether the breaker refused the call.
     pub const fn is_rejected(&self) -> bool {
         matches!(self, Error::Rejected(_))
+    }
+    /// Whether the call did not run: the breaker refused it or a concurrency limit was full
+    /// (the cases in which a fallback runs).
+    pub const fn is_refused(&self) -> bool {
+        matches!(self, Error::Rejected(_) | Error::LimitReached(_))
     }
     /// The call's own error, if it ran and returned one.
     pub fn into_inner(self) -> Option<E> {
@@ -89,6 +124,7 @@ impl<E> Error<E> {
             Error::Inner(e) => Error::Inner(g(e)),
             Error::Tripped(e) => Error::Tripped(g(e)),
             Error::Timeout { after } => Error::Timeout { after },
+            Error::LimitReached(l) => Error::LimitReached(l),
         }
     }
 }
@@ -99,6 +135,12 @@ impl<E> From<Rejected> for Error<E> {
     }
 }
 
+impl<E> From<LimitReached> for Error<E> {
+    fn from(l: LimitReached) -> Self {
+        Error::LimitReached(l)
+    }
+}
+
 impl<E: fmt::Display> fmt::Display for Error<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -106,6 +148,7 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
             Error::Inner(e) => fmt::Display::fmt(e, f),
             Error::Tripped(e) => write!(f, "{e} (the circuit breaker opened)"),
             Error::Timeout { after } => write!(f, "call timed out after {after}"),
+            Error::LimitReached(l) => fmt::Display::fmt(l, f),
         }
     }
 }
@@ -116,6 +159,7 @@ impl<E: core::error::Error + 'static> core::error::Error for Error<E> {
             Error::Rejected(r) => Some(r),
             Error::Inner(e) | Error::Tripped(e) => Some(e),
             Error::Timeout { .. } => None,
+            Error::LimitReached(l) => Some(l),
         }
     }
 }

@@ -515,16 +515,25 @@ fn a_trial_starting_with_none_in_flight_gets_the_whole_maximum_wait() {
         .unwrap();
     let s = c.settings();
     // Half-opened by hand at t=0; the first caller comes at t=100.
-    let m = Machine::INITIAL.manual(Manual::HalfOpen, s, &mut at(0)).next;
+    let m = Machine::INITIAL
+        .manual(Manual::HalfOpen, s, &mut at(0))
+        .next;
     let (m, g, trial) = admit(m, s, &mut at(100));
     assert!(trial);
     assert_eq!(m.deadline, Some(Instant::from_micros(105_000_000)));
     // A second caller at t=101 waits for that trial instead of giving it up.
     let step = m.acquire(s, &mut at(101));
-    assert_eq!(step.value, Admission::Rejected { retry_after: Some(Duration::from_secs(4)) });
+    assert_eq!(
+        step.value,
+        Admission::Rejected {
+            retry_after: Some(Duration::from_secs(4))
+        }
+    );
     assert_eq!(step.next.state, State::HalfOpen);
     // The trial succeeds; the next sequential trial at t=200 again gets 5 s.
-    let m = m.record(Report::new(g, Outcome::Success), s, &mut at(102)).next;
+    let m = m
+        .record(Report::new(g, Outcome::Success), s, &mut at(102))
+        .next;
     let (m, _, _) = admit(m, s, &mut at(200));
     assert_eq!(m.deadline, Some(Instant::from_micros(205_000_000)));
     assert_eq!(m.acquire(s, &mut at(204)).next.state, State::HalfOpen);

@@ -60,7 +60,12 @@ impl<const B: usize> Window for TimeWindow<B> {
             // A thread that read the clock a moment earlier may find the bucket already claimed
             // for a later number: its outcome is older than the bucket, so it is dropped.
             let claim = if held < number {
-                self.numbers[slot].compare_exchange(held, number, Ordering::AcqRel, Ordering::Acquire)
+                self.numbers[slot].compare_exchange(
+                    held,
+                    number,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                )
             } else {
                 Err(held)
             };

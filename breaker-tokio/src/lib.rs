@@ -1,0 +1,82 @@
+#![doc = include_str!("../README.md")]
+
+mod limit;
+
+use std::sync::OnceLock;
+
+pub use breaker_core;
+pub use breaker_core::timer::{Fallback, NoLimit, OnTimeout, PolicyBuilder, Protected};
+pub use breaker_core::{
+    classify, listener, window, Config, ConfigBuilder, ConfigError, CountWindow, Duration, Error,
+    Instant, LimitReached, Listener, NoWindow, Outcome, Policy, Rejected, State, Stats, TimeWindow,
+    Transition,
+};
+pub use limit::Limit;
+
+use breaker_core::timer::{Runtime, Timer};
+use breaker_core::Clock;
+
+/// tokio's clock and timer, as the breaker sees them. Zero-sized.
+///
+/// The clock reads `tokio::time::Instant`, so a runtime with paused time (`#[tokio::test(start_paused =
+/// true)]`, `tokio::time::advance`) drives open durations, timeouts and waits alike. Instants are
+/// counted from a process-wide epoch taken (a day early, so that every runtime's clock is past it)
+/// the first time the clock is read.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Tokio;
+
+fn epoch() -> tokio::time::Instant {
+    static EPOCH: OnceLock<tokio::time::Instant> = OnceLock::new();
+    *EPOCH.get_or_init(|| {
+        // A paused runtime's clock starts at the real time it was built, which may be before
+        // the first reading: start the epoch early enough that no runtime's clock is before it.
+        let now = tokio::time::Instant::now();
+        [86_400, 3_600, 60, 1]
+            .into_iter()
+            .find_map(|secs| now.checked_sub(core::time::Duration::from_secs(secs)))
+            .unwrap_or(now)
+    })
+}
+
+impl Clock for Tokio {
+    #[inline]
+    fn now(&self) -> Instant {
+        let since = tokio::time::Instant::now().saturating_duration_since(epoch());
+        Instant::from_micros(Duration::from_core(since).as_micros())
+    }
+}
+
+impl Timer for Tokio {
+    type Sleep = tokio::time::Sleep;
+
+    /// `tokio::time::sleep`; must be called within a tokio runtime with the timer enabled
+    /// (the breaker calls it while its future is polled).
+    #[inline]
+    fn sleep(&self, duration: Duration) -> tokio::time::Sleep {
+        tokio::time::sleep(duration.to_core())
+    }
+}
+
+impl Runtime for Tokio {
+    const NEW: Self = Tokio;
+}
+
+/// A circuit breaker on tokio: built without naming a clock, usable in a `static`.
+///
+/// See [`breaker_core::RuntimeBreaker`] for its methods; it dereferences to the core
+/// [`breaker_core::CircuitBreaker`] (`state`, `stats`, `try_acquire`, `open`, ...).
+///
+/// # Examples
+///
+/// ```
+/// use breaker_tokio::{CircuitBreaker, Config, Duration, State};
+///
+/// static CONFIG: Config = match Config::builder().failure_threshold(3).open_for(Duration::from_secs(10)).build() {
+///     Ok(config) => config,
+///     Err(_) => panic!("invalid breaker configuration"),
+/// };
+/// static BREAKER: CircuitBreaker<breaker_tokio::NoWindow, (), &Config> = CircuitBreaker::new(&CONFIG);
+/// assert_eq!(BREAKER.state(), State::Closed);
+/// ```
+pub type CircuitBreaker<W = NoWindow, L = (), K = Config<W>> =
+    breaker_core::RuntimeBreaker<Tokio, W, L, K>;

@@ -1,0 +1,27 @@
+//! The conformance suite on tokio, on paused (virtual) time.
+
+use breaker_conformance::Harness;
+use breaker_core::ConfigError;
+
+struct Tokio;
+
+impl Harness for Tokio {
+    type Runtime = breaker_tokio::Tokio;
+    type Limit = breaker_tokio::Limit;
+    const VIRTUAL: bool = true;
+
+    fn block_on<F: core::future::Future<Output = ()> + 'static>(test: F) {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .expect("a tokio runtime")
+            .block_on(test);
+    }
+
+    fn try_limit(permits: usize) -> Result<Self::Limit, ConfigError> {
+        breaker_tokio::Limit::new(permits)
+    }
+}
+
+breaker_conformance::conformance!(Tokio);
