@@ -40,6 +40,8 @@ pub trait Subject: Send + Sync + Sized + 'static {
     /// Whether this is a peer crate (ratios are taken against the fastest peer); false for this
     /// project's breaker and the no-breaker baseline.
     const PEER: bool = true;
+    /// Whether the subject has only an async call path (left out of the sync table).
+    const ASYNC_ONLY: bool = false;
 
     /// Per-thread handle, created on the calling thread by [`Subject::local`] and passed to every
     /// call (e.g. a cloned tower `Service`, which needs `&mut self`). `()` for most breakers.
@@ -66,6 +68,11 @@ pub trait Subject: Send + Sync + Sized + 'static {
     /// One call through the peer's future-aware API on a ready `Ok(())` future, driven by
     /// [`block_on`]; `None` if the peer has none.
     fn call_async_ok(&self, _l: &mut Self::Local) -> Option<bool> {
+        None
+    }
+    /// One async call on a ready future under a per-call timeout (a runtime timer armed for the
+    /// call), driven by [`block_on`]; `None` if the subject has no timeout.
+    fn call_timeout_ok(&self, _l: &mut Self::Local) -> Option<bool> {
         None
     }
     /// One call through the peer's tower `Service` (`ServiceExt::ready` + `call`) on an inner
@@ -150,6 +157,8 @@ pub enum Kind {
     ClosedAsync,
     /// Closed, consecutive policy, `call_tower_ok`.
     Tower,
+    /// Closed, consecutive policy, `call_timeout_ok` (an async call under a per-call timeout).
+    AsyncTimeout,
     /// Forced open (open timeout [`LONG_OPEN`]), sync `call_ok` (rejected).
     OpenReject,
 }
@@ -186,6 +195,11 @@ impl<S: Subject> Prepared for Loop<S> {
             Kind::Tower => {
                 for _ in 0..n {
                     admitted += black_box(black_box(s).call_tower_ok(l) == Some(true)) as u64;
+                }
+            }
+            Kind::AsyncTimeout => {
+                for _ in 0..n {
+                    admitted += black_box(black_box(s).call_timeout_ok(l) == Some(true)) as u64;
                 }
             }
         }
@@ -260,6 +274,8 @@ pub fn subjects() -> Vec<Box<dyn DynSubject>> {
     vec![
         subject::<ours::Baseline>(),
         subject::<ours::Ours>(),
+        subject::<ours::TokioAdapter>(),
+        subject::<ours::SmolAdapter>(),
         subject::<peers::failsafe::Failsafe>(),
         subject::<peers::recloser::Recloser>(),
         subject::<peers::breaker2::Breaker2>(),
@@ -303,11 +319,15 @@ impl<S: Subject> DynSubject for Erased<S> {
             Kind::Tower => {
                 s.call_tower_ok(&mut l)?;
             }
+            Kind::AsyncTimeout => {
+                s.call_timeout_ok(&mut l)?;
+            }
             Kind::OpenReject if S::NAME == ours::BASELINE => return None,
             Kind::OpenReject => {
                 s.force_open(&mut l);
                 assert!(!s.call_ok(&mut l), "{}: not open after force_open", S::NAME);
             }
+            Kind::ClosedSync if S::ASYNC_ONLY => return None,
             Kind::ClosedSync | Kind::Window100 => {}
         }
         Some(Box::new(Loop { s, l, kind }))
