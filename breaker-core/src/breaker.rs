@@ -385,7 +385,16 @@ where
     fn acquire_slow(&self) -> Result<Permit<'_, C, W, L, K>, Rejected> {
         let s = self.config().settings();
         let mut env = self.env();
-        // A rejection changes nothing, so `apply` answers it with loads alone (no write).
+        // The common rejection (open, deadline published and not reached) changes nothing: answer
+        // it from the loaded word, without the compare-and-swap loop. A deadline that reads as
+        // unpublished is left to `apply`, since it may belong to a transition that replaced this
+        // word meanwhile.
+        let m = self.load(self.word.load(Ordering::Acquire));
+        if m.state == State::Open && m.deadline.is_some() {
+            if let Some(left) = m.open_time_left(env.now()) {
+                return Err(self.reject(State::Open, Some(left)));
+            }
+        }
         let step = self.apply(&mut env, |m, env| m.acquire(s, env));
         self.notify(step.transition, &mut env);
         match step.value {

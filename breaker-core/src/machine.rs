@@ -279,6 +279,17 @@ impl Machine {
         self.admits_without_clock() && self.failures == 0
     }
 
+    /// Open, with a known deadline not yet reached at `now`: the time left, which is what
+    /// [`Machine::acquire`] rejects with (changing nothing). The atomic breaker answers this
+    /// common rejection straight from the loaded word with it.
+    #[inline]
+    pub fn open_time_left(&self, now: Instant) -> Option<Duration> {
+        match (self.state, self.deadline) {
+            (State::Open, Some(deadline)) if now < deadline => Some(deadline - now),
+            _ => None,
+        }
+    }
+
     /// When the machine will next change with nobody calling: the end of the open duration, or
     /// the half-open deadline for trials that have not reported. A driver that wants timely
     /// transitions (or a simulator) wakes up then and calls [`Machine::advance`].
@@ -400,10 +411,9 @@ impl Machine {
             State::Open => match self.deadline {
                 // A racing transition has not published its deadline yet: still open.
                 None => self.step(self, rejected(Some(s.open.nominal(self.opens)))),
-                Some(deadline) => {
-                    let now = env.now();
-                    if now < deadline {
-                        self.step(self, rejected(Some(deadline - now)))
+                Some(_) => {
+                    if let Some(left) = self.open_time_left(env.now()) {
+                        self.step(self, rejected(Some(left)))
                     } else {
                         let half = self.half_opened(s, env);
                         let next = Machine { trials: 1, ..half };

@@ -9,21 +9,28 @@ use crate::clock::{Duration, Instant};
 
 const FAILED: u8 = 1;
 const SLOW: u8 = 2;
+const FILLED: u8 = 4;
 
 const FIELD: u32 = 21;
 const MASK: u64 = (1 << FIELD) - 1;
 
 /// The last `N` calls, as a ring of one byte per call plus packed totals.
 ///
-/// Recording claims the next slot with one `fetch_add`, swaps the call's outcome into it, and
-/// adjusts the totals by the difference between the new outcome and the one it replaces (one more
-/// `fetch_add`, skipped when nothing changes). So a window of successes costs one atomic
-/// read-modify-write per call, and the totals are exact: an outcome leaves the window when it is
-/// `N` calls old.
+/// Recording moves the ring's position with a plain load and store (no locked instruction), puts
+/// the call's outcome into the slot there, and adjusts the totals by the difference between the
+/// new outcome and the one it replaces. In the steady state (a success replacing a success) that
+/// is loads and one store: no atomic read-modify-write, so a window costs a few nanoseconds and
+/// does not serialise threads. An outcome leaves the window when it is `N` calls old.
+///
+/// Single-threaded the window is exact. Under contention, calls that record at the same instant
+/// may be given the same slot, and the later outcome replaces the earlier: the window then samples
+/// the most recent calls rather than holding every one. The totals always equal what the slots
+/// hold (each slot change is an atomic swap, and the totals move by exactly its difference), so
+/// rates stay consistent.
 ///
 /// `N` must be between 1 and [`MAX_COUNT_WINDOW`]; [`crate::ConfigBuilder::build`] checks it.
 pub struct CountWindow<const N: usize> {
-    /// Calls recorded since the last reset; `seq % N` is the next slot.
+    /// The next slot, in `0..N`.
     seq: AtomicUsize,
     /// `calls | failures << 21 | slow << 42`.
     totals: AtomicU64,
@@ -77,26 +84,26 @@ impl<const N: usize> Window for CountWindow<N> {
         if N == 0 {
             return Counts::default();
         }
-        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-        let slot = &self.slots[seq % N];
-        let new = (sample.failure as u8 * FAILED) | (sample.slow as u8 * SLOW);
+        // A load and a store rather than `fetch_add`: see the type's documentation.
+        // The position wraps at `N` itself (no division on the hot path); every stored position
+        // is below `N`, and `min` says so to the compiler, which drops the bounds check.
+        let pos = self.seq.load(Ordering::Relaxed).min(N - 1);
+        self.seq
+            .store(if pos + 1 == N { 0 } else { pos + 1 }, Ordering::Relaxed);
+        let slot = &self.slots[pos];
+        let new = FILLED | (sample.failure as u8 * FAILED) | (sample.slow as u8 * SLOW);
         // In the steady state the slot already holds the same outcome: a load, no write.
-        let old = if seq >= N {
-            let cur = slot.load(Ordering::Relaxed);
-            if cur == new {
-                cur
-            } else {
-                slot.swap(new, Ordering::Relaxed)
-            }
+        let cur = slot.load(Ordering::Relaxed);
+        let old = if cur == new {
+            cur
         } else {
-            slot.store(new, Ordering::Relaxed);
-            0
+            slot.swap(new, Ordering::Relaxed)
         };
         let delta = |bit: u8, shift: u32| -> u64 {
             let d = (new & bit != 0) as i64 - (old & bit != 0) as i64;
             (d << shift) as u64
         };
-        let add = ((seq < N) as u64)
+        let add = delta(FILLED, 0)
             .wrapping_add(delta(FAILED, FIELD))
             .wrapping_add(delta(SLOW, 2 * FIELD));
         let word = if add == 0 {
@@ -114,6 +121,10 @@ impl<const N: usize> Window for CountWindow<N> {
     }
 
     fn reset(&self) {
+        // Rare (when the breaker closes): clear every slot, so the totals and the slots agree.
+        for slot in &self.slots {
+            slot.store(0, Ordering::Relaxed);
+        }
         self.seq.store(0, Ordering::Relaxed);
         self.totals.store(0, Ordering::Relaxed);
     }
