@@ -183,3 +183,20 @@ fn a_static_breaker_is_shared_and_its_calls_moved_across_threads() {
         assert_eq!(reply, Ok(7));
     });
 }
+
+/// The sizes the README and BENCHMARKS.md state (64-bit targets).
+#[test]
+#[cfg(target_pointer_width = "64")]
+fn breaker_sizes() {
+    use breaker_core::{CircuitBreaker, Config, ManualClock, NoWindow};
+    type ByRef = CircuitBreaker<&'static ManualClock, NoWindow, (), &'static Config>;
+    type ZstClockByRef = CircuitBreaker<(), NoWindow, (), &'static Config>;
+    type ByValue = CircuitBreaker<(), NoWindow, (), Config>;
+    assert_eq!(core::mem::size_of::<ZstClockByRef>(), 40);
+    assert_eq!(core::mem::size_of::<ByRef>(), 48);
+    println!(
+        "config held by value: {} bytes",
+        core::mem::size_of::<ByValue>()
+    );
+    assert!(core::mem::size_of::<ByValue>() <= 160);
+}
