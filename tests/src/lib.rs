@@ -232,3 +232,7 @@ macro_rules! conformance {
         )*
     };
 }
+
+/// The repository's README, included so that its examples run as doctests.
+#[doc = include_str!("../../README.md")]
+pub mod readme {}
