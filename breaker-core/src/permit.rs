@@ -142,13 +142,14 @@ where
         classify: &mut impl Classify<T, E>,
     ) -> Result<T, Error<E>> {
         let outcome = classify.classify(&result);
-        let trip_error = self.breaker.config().settings().trip_error();
         match result {
             Ok(v) => {
                 self.record(outcome);
                 Ok(v)
             }
             Err(e) => {
+                // Read only on the error path: a success touches no configuration.
+                let trip_error = self.breaker.config().settings().trip_error();
                 let tripped = opened(self.end(Finish::Outcome(outcome, Some(&e))));
                 Err(if tripped && trip_error {
                     Error::Tripped(e)
