@@ -274,8 +274,8 @@ pub fn subjects() -> Vec<Box<dyn DynSubject>> {
     vec![
         subject::<ours::Baseline>(),
         subject::<ours::Ours>(),
-        subject::<ours::TokioAdapter>(),
-        subject::<ours::SmolAdapter>(),
+        subject::<ours::Adapter<breaker_tokio::Tokio>>(),
+        subject::<ours::Adapter<breaker_smol::AsyncIo>>(),
         subject::<peers::failsafe::Failsafe>(),
         subject::<peers::recloser::Recloser>(),
         subject::<peers::breaker2::Breaker2>(),

@@ -137,58 +137,65 @@ impl Subject for Baseline {
     fn force_open(&self, _: &mut ()) {}
 }
 
-/// The tokio adapter's call path: `call` (the core's future, no timer) and `call_with` under a
-/// one-hour timeout (a tokio timer armed per call). Runs inside a current-thread runtime context.
-#[derive(Debug)]
-pub struct TokioAdapter {
-    breaker: breaker_tokio::CircuitBreaker<NoWindow, (), &'static Config>,
-    timeout: breaker_tokio::Policy,
+/// A runtime adapter under test: its runtime type and what a calling thread needs first.
+pub trait AdapterRuntime: breaker_core::timer::Runtime + Send + Sync + 'static {
+    /// Table label.
+    const NAME: &'static str;
+    /// Prepares the calling thread (a runtime context for tokio's timer).
+    fn enter() {}
 }
 
-/// Enters a leaked current-thread runtime on this thread, once, for good: tokio's timer needs a
-/// runtime context, and guards that are never dropped cannot be dropped out of order.
-fn enter_tokio() {
-    thread_local!(static ENTERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
-    if !ENTERED.with(|e| e.replace(true)) {
-        let rt: &'static tokio::runtime::Runtime = leak(
-            tokio::runtime::Builder::new_current_thread()
-                .enable_time()
-                .build()
-                .expect("tokio runtime"),
-        );
-        std::mem::forget(rt.enter());
+impl AdapterRuntime for breaker_tokio::Tokio {
+    const NAME: &'static str = "breaker-tokio (this project)";
+    /// Enters a leaked current-thread runtime on this thread, once, for good: tokio's timer needs
+    /// a runtime context, and guards that are never dropped cannot be dropped out of order.
+    fn enter() {
+        thread_local!(static ENTERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
+        if !ENTERED.with(|e| e.replace(true)) {
+            let rt: &'static tokio::runtime::Runtime = leak(
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_time()
+                    .build()
+                    .expect("tokio runtime"),
+            );
+            std::mem::forget(rt.enter());
+        }
     }
 }
 
-fn adapter_config(open_for: Duration) -> &'static Config {
-    leak(
-        Config::builder()
-            .failure_threshold(5)
-            .open_for(open_for.into())
-            .build()
-            .expect("valid config"),
-    )
+impl AdapterRuntime for breaker_smol::AsyncIo {
+    const NAME: &'static str = "breaker-smol (this project)";
 }
 
-fn timeout_policy() -> breaker_core::Policy {
-    breaker_core::Policy::builder()
-        .timeout(breaker_core::Duration::from_secs(3600))
-        .build()
-        .expect("valid policy")
+type AdapterBreaker<R> = breaker_core::RuntimeBreaker<R, NoWindow, (), &'static Config>;
+
+/// An adapter's call path: `call` (the core's future, no timer) and `call_with` under a one-hour
+/// timeout (a runtime timer armed per call).
+#[derive(Debug)]
+pub struct Adapter<R: AdapterRuntime> {
+    breaker: AdapterBreaker<R>,
+    timeout: breaker_core::Policy,
 }
 
-impl Subject for TokioAdapter {
-    const NAME: &'static str = "breaker-tokio (this project)";
-    const BREAKER_SIZE: usize =
-        std::mem::size_of::<breaker_tokio::CircuitBreaker<NoWindow, (), &'static Config>>();
+impl<R: AdapterRuntime> Subject for Adapter<R> {
+    const NAME: &'static str = R::NAME;
+    const BREAKER_SIZE: usize = std::mem::size_of::<AdapterBreaker<R>>();
     const PEER: bool = false;
     const ASYNC_ONLY: bool = true;
     type Local = ();
 
     fn new_consecutive(open_for: Duration) -> Self {
-        TokioAdapter {
-            breaker: breaker_tokio::CircuitBreaker::new(adapter_config(open_for)),
-            timeout: timeout_policy(),
+        let config = Config::builder()
+            .failure_threshold(5)
+            .open_for(open_for.into())
+            .build()
+            .expect("valid config");
+        Adapter {
+            breaker: AdapterBreaker::new(leak(config)),
+            timeout: breaker_core::Policy::builder()
+                .timeout(breaker_core::Duration::from_secs(3600))
+                .build()
+                .expect("valid policy"),
         }
     }
     fn new_window100(_: Duration) -> Option<Self> {
@@ -198,7 +205,7 @@ impl Subject for TokioAdapter {
         Some(1)
     }
     fn local(&self) {
-        enter_tokio();
+        R::enter();
     }
     #[inline]
     fn call_ok(&self, _: &mut ()) -> bool {
@@ -209,58 +216,7 @@ impl Subject for TokioAdapter {
         admitted(&block_on(self.breaker.call(std::future::ready(op_err()))))
     }
     fn call_probe(&self, _: &mut (), f: &Probe) -> bool {
-        admitted(&block_on(self.breaker.call(async { f() })))
-    }
-    #[inline]
-    fn call_async_ok(&self, l: &mut ()) -> Option<bool> {
-        Some(self.call_ok(l))
-    }
-    #[inline]
-    fn call_timeout_ok(&self, _: &mut ()) -> Option<bool> {
-        let call = self
-            .breaker
-            .call_with(&self.timeout, std::future::ready(op_ok()));
-        Some(admitted(&block_on(call)))
-    }
-}
-
-/// The smol adapter's call path (async-io clock and timer), as [`TokioAdapter`].
-#[derive(Debug)]
-pub struct SmolAdapter {
-    breaker: breaker_smol::CircuitBreaker<NoWindow, (), &'static Config>,
-    timeout: breaker_smol::Policy,
-}
-
-impl Subject for SmolAdapter {
-    const NAME: &'static str = "breaker-smol (this project)";
-    const BREAKER_SIZE: usize =
-        std::mem::size_of::<breaker_smol::CircuitBreaker<NoWindow, (), &'static Config>>();
-    const PEER: bool = false;
-    const ASYNC_ONLY: bool = true;
-    type Local = ();
-
-    fn new_consecutive(open_for: Duration) -> Self {
-        SmolAdapter {
-            breaker: breaker_smol::CircuitBreaker::new(adapter_config(open_for)),
-            timeout: timeout_policy(),
-        }
-    }
-    fn new_window100(_: Duration) -> Option<Self> {
-        None
-    }
-    fn half_open_limit() -> Option<u32> {
-        Some(1)
-    }
-    fn local(&self) {}
-    #[inline]
-    fn call_ok(&self, _: &mut ()) -> bool {
-        admitted(&block_on(self.breaker.call(std::future::ready(op_ok()))))
-    }
-    #[inline]
-    fn call_err(&self, _: &mut ()) -> bool {
-        admitted(&block_on(self.breaker.call(std::future::ready(op_err()))))
-    }
-    fn call_probe(&self, _: &mut (), f: &Probe) -> bool {
+        // Lazy: the probe must run only once the call is admitted.
         admitted(&block_on(self.breaker.call(async { f() })))
     }
     #[inline]
