@@ -45,7 +45,7 @@ fn main() {
         .open_exponential(Duration::from_secs(2), 2, Duration::from_secs(8))
         .build()
         .expect("valid configuration");
-    let breaker = CircuitBreaker::with_listener(&CLOCK, config, Print);
+    let breaker = CircuitBreaker::with_clock_and_listener(&CLOCK, config, Print);
     let (mut ok, mut failed, mut rejected) = (0, 0, 0);
     println!("t (s)   outcome");
     // One call every 250 ms for 20 s of virtual time.

@@ -10,22 +10,23 @@
 //! changes nothing (no failures counted) is one more load: no shared write and no clock read, so
 //! throughput grows with cores.
 
-use core::borrow::Borrow;
 use core::fmt;
 
 use crate::backoff::Random;
 use crate::classify::{self, Classify};
-use crate::clock::{Clock, Duration, Instant};
-use crate::config::Config;
+use crate::clock::{Clock, Duration, GlobalClock, Instant};
+use crate::config::{AsConfig, Config};
 use crate::error::{Error, Rejected};
+use crate::future::Call;
 use crate::listener::Listener;
 use crate::machine::{
     self, Admission, Env, Fixed, Machine, Manual, Outcome, Report, State, Step, Transition,
 };
-use crate::permit::{Finish, Permit};
+use crate::permit::Permit;
+use crate::seam::{Breaker, End, Handle, Ticket, WaitHint};
 use crate::stats::Stats;
 use crate::sync::{const_unless_loom, AtomicU64, AtomicUsize, Ordering};
-use crate::window::{NoWindow, Sample, Window, WindowKind};
+use crate::window::{Sample, Window, WindowKind};
 
 const TAG_BITS: u32 = 12;
 const TAG_MASK: u64 = (1 << TAG_BITS) - 1;
@@ -111,11 +112,17 @@ impl<C: Clock> Env for LiveEnv<'_, C> {
 
 /// A circuit breaker.
 ///
-/// - `C`: the [`Clock`] (a runtime adapter supplies one; [`crate::ManualClock`] for tests).
-/// - `W`: the sliding window, [`NoWindow`] for the consecutive rule alone.
+/// - `C`: the [`Clock`] (a runtime adapter supplies one and names it for you; [`crate::StdClock`]
+///   without a runtime; [`crate::ManualClock`] for tests).
+/// - `K`: the configuration, and how it is held: a [`Config`] by value (the default), or a
+///   `&'static Config` to keep the breaker small (on a microcontroller the configuration then
+///   stays in flash, and only the atomics take RAM), or an `Arc<Config>`. The configuration's
+///   window type (`Config<CountWindow<100>>`) decides the window the breaker keeps.
 /// - `L`: the [`Listener`], `()` for none.
-/// - `K`: how the [`Config`] is held: by value, or as `&'static Config` to keep the breaker small
-///   (on a microcontroller the configuration then stays in flash, and only the atomics take RAM).
+///
+/// Admission ([`CircuitBreaker::try_acquire`], [`CircuitBreaker::call`],
+/// [`CircuitBreaker::call_async`]) borrows the breaker; through an `Arc` or a `&'static`, the
+/// [`Handle`] methods give owned permits and futures instead.
 ///
 /// # Examples
 ///
@@ -124,7 +131,7 @@ impl<C: Clock> Env for LiveEnv<'_, C> {
 ///
 /// let clock = ManualClock::new();
 /// let config = Config::builder().failure_threshold(2).open_for(Duration::from_secs(5)).build()?;
-/// let breaker = CircuitBreaker::new(&clock, config);
+/// let breaker = CircuitBreaker::with_clock(&clock, config);
 ///
 /// for _ in 0..2 {
 ///     let _ = breaker.call(|| Err::<(), _>("upstream down"));
@@ -138,37 +145,57 @@ impl<C: Clock> Env for LiveEnv<'_, C> {
 /// assert_eq!(breaker.state(), State::Closed);
 /// # Ok::<(), breaker_core::ConfigError>(())
 /// ```
-pub struct CircuitBreaker<C, W = NoWindow, L = (), K = Config<W>> {
+pub struct CircuitBreaker<C, K: AsConfig = Config, L = ()> {
     word: AtomicU64,
     /// `deadline_micros << 12 | generation & 0xFFF`.
     deadline: AtomicU64,
     opened_at: AtomicU64,
     rejected: AtomicUsize,
-    window: W,
+    window: K::Window,
     clock: C,
     listener: L,
     config: K,
 }
 
-impl<C, W: Window, K> CircuitBreaker<C, W, (), K> {
+impl<C: GlobalClock, K: AsConfig> CircuitBreaker<C, K, ()> {
     const_unless_loom! {
-        /// A breaker with no listener.
-        pub fn new(clock: C, config: K) -> Self {
-            CircuitBreaker::with_listener(clock, config, ())
+        /// A breaker on the clock `C`, which needs no instance (a runtime adapter's, or
+        /// [`crate::StdClock`]); `const`, so it can be a `static`.
+        pub fn new(config: K) -> Self {
+            CircuitBreaker::with_clock_and_listener(C::NEW, config, ())
         }
     }
 }
 
-impl<C, W: Window, L, K> CircuitBreaker<C, W, L, K> {
+impl<C: GlobalClock, K: AsConfig, L> CircuitBreaker<C, K, L> {
     const_unless_loom! {
-        /// A breaker that reports its events to `listener` (several listeners: a tuple).
-        pub fn with_listener(clock: C, config: K, listener: L) -> Self {
+        /// A breaker on the clock `C` that reports its events to `listener` (several
+        /// listeners: a tuple).
+        pub fn with_listener(config: K, listener: L) -> Self {
+            CircuitBreaker::with_clock_and_listener(C::NEW, config, listener)
+        }
+    }
+}
+
+impl<C, K: AsConfig> CircuitBreaker<C, K, ()> {
+    const_unless_loom! {
+        /// A breaker on `clock` (a [`crate::ManualClock`] in tests, a clock of your own).
+        pub fn with_clock(clock: C, config: K) -> Self {
+            CircuitBreaker::with_clock_and_listener(clock, config, ())
+        }
+    }
+}
+
+impl<C, K: AsConfig, L> CircuitBreaker<C, K, L> {
+    const_unless_loom! {
+        /// A breaker on `clock` that reports its events to `listener`.
+        pub fn with_clock_and_listener(clock: C, config: K, listener: L) -> Self {
             CircuitBreaker {
                 word: AtomicU64::new(0),
                 deadline: AtomicU64::new(0),
                 opened_at: AtomicU64::new(NOT_OPENED),
                 rejected: AtomicUsize::new(0),
-                window: W::NEW,
+                window: <K::Window as Window>::NEW,
                 clock,
                 listener,
                 config,
@@ -187,12 +214,11 @@ impl<C, W: Window, L, K> CircuitBreaker<C, W, L, K> {
     }
 }
 
-impl<C, W, L, K> fmt::Debug for CircuitBreaker<C, W, L, K>
+impl<C, K, L> fmt::Debug for CircuitBreaker<C, K, L>
 where
     C: Clock,
-    W: Window,
+    K: AsConfig,
     L: Listener,
-    K: Borrow<Config<W>>,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CircuitBreaker")
@@ -202,17 +228,16 @@ where
     }
 }
 
-impl<C, W, L, K> CircuitBreaker<C, W, L, K>
+impl<C, K, L> CircuitBreaker<C, K, L>
 where
     C: Clock,
-    W: Window,
+    K: AsConfig,
     L: Listener,
-    K: Borrow<Config<W>>,
 {
     /// The configuration.
     #[inline]
-    pub fn config(&self) -> &Config<W> {
-        self.config.borrow()
+    pub fn config(&self) -> &Config<K::Window> {
+        self.config.as_config()
     }
 
     /// The breaker's name.
@@ -361,7 +386,9 @@ where
         }
     }
 
-    /// Asks to make a call: a [`Permit`] to report the outcome with, or why not.
+    /// Asks to make a call: a [`Permit`] to report the outcome with, or why not. The permit
+    /// borrows the breaker; through an `Arc` (or a `&'static`), [`Handle::try_acquire`] gives an
+    /// owned one.
     ///
     /// Closed (the common case) costs one atomic load, and a clock read only when the slow-call
     /// rule needs the call timed.
@@ -371,18 +398,76 @@ where
     /// [`Rejected`] while open (with the time left), forced open, or half-open with every trial
     /// slot taken.
     #[inline]
-    pub fn try_acquire(&self) -> Result<Permit<'_, C, W, L, K>, Rejected> {
+    pub fn try_acquire(&self) -> Result<Permit<&Self>, Rejected> {
+        Handle::try_acquire(self)
+    }
+
+    /// Runs `f` through the breaker; every `Err` counts as a failure.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Rejected`] if the breaker refused the call (then `f` did not run),
+    /// [`Error::Tripped`] if `f` failed and that opened the breaker, [`Error::Inner`] otherwise.
+    #[inline]
+    pub fn call<T, E: fmt::Debug>(&self, f: impl FnOnce() -> Result<T, E>) -> Result<T, Error<E>> {
+        Handle::call_classified(self, classify::Errors, f)
+    }
+
+    /// Runs `f` through the breaker, with `classify` deciding how its result counts.
+    ///
+    /// A panic in `f` propagates; the permit is dropped on the way out, so a half-open trial slot
+    /// is given back.
+    ///
+    /// # Errors
+    ///
+    /// As [`CircuitBreaker::call`].
+    #[inline]
+    pub fn call_classified<T, E: fmt::Debug>(
+        &self,
+        classify: impl Classify<T, E>,
+        f: impl FnOnce() -> Result<T, E>,
+    ) -> Result<T, Error<E>> {
+        Handle::call_classified(self, classify, f)
+    }
+
+    /// Runs `future` through the breaker; every `Err` counts as a failure.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures_executor::block_on(async {
+    /// use breaker_core::{CircuitBreaker, Config, ManualClock};
+    ///
+    /// let clock = ManualClock::new();
+    /// let breaker = CircuitBreaker::with_clock(&clock, Config::default());
+    /// let reply = breaker.call_async(async { Ok::<_, std::io::Error>(7) }).await;
+    /// assert_eq!(reply.unwrap(), 7);
+    /// # });
+    /// ```
+    #[inline]
+    pub fn call_async<F>(&self, future: F) -> Call<&Self, F, classify::Errors> {
+        Call::new(self, classify::Errors, future)
+    }
+
+    /// Runs `future` through the breaker, with `classify` deciding how its result counts.
+    #[inline]
+    pub fn call_async_classified<F, P>(&self, classify: P, future: F) -> Call<&Self, F, P> {
+        Call::new(self, classify, future)
+    }
+
+    #[inline]
+    fn admit_fast(&self) -> Result<Ticket, Rejected> {
         let word = self.word.load(Ordering::Acquire);
         let m = unpack(word, None);
         if m.admits_without_clock() {
-            return Ok(self.admitted(m.generation, false));
+            return Ok(self.ticket(m.generation, false));
         }
-        self.acquire_slow()
+        self.admit_slow()
     }
 
     #[cold]
     #[inline(never)]
-    fn acquire_slow(&self) -> Result<Permit<'_, C, W, L, K>, Rejected> {
+    fn admit_slow(&self) -> Result<Ticket, Rejected> {
         let s = self.config().settings();
         let mut env = self.env();
         // The common rejection (open, deadline published and not reached) changes nothing: answer
@@ -396,10 +481,16 @@ where
             }
         }
         let step = self.apply(&mut env, |m, env| m.acquire(s, env));
-        self.notify(step.transition, &mut env);
         match step.value {
-            Admission::Admitted { generation, trial } => Ok(self.admitted(generation, trial)),
-            Admission::Rejected { retry_after } => Err(self.reject(step.next.state, retry_after)),
+            // The admitting transition (open to half-open) is reported by `admitted`, once the
+            // permit exists.
+            Admission::Admitted { generation, trial } => {
+                Ok(self.ticket(generation, trial).with_transition(step.transition))
+            }
+            Admission::Rejected { retry_after } => {
+                self.notify(step.transition, &mut env);
+                Err(self.reject(step.next.state, retry_after))
+            }
         }
     }
 
@@ -416,14 +507,13 @@ where
     }
 
     #[inline]
-    fn admitted(&self, generation: u32, trial: bool) -> Permit<'_, C, W, L, K> {
+    fn ticket(&self, generation: u32, trial: bool) -> Ticket {
         let start = if self.config().settings().slow_call_threshold().is_some() {
             Some(self.clock.now())
         } else {
             None
         };
-        self.listener.before_call(self.name(), trial);
-        Permit::new(self, generation, trial, start)
+        Ticket::new(generation, trial, start)
     }
 
     /// Records a finished call; returns the state change it caused.
@@ -431,25 +521,21 @@ where
     /// The fast path: a success, or the cancellation of a call admitted while closed, on a breaker
     /// whose [`Machine::success_is_noop`] holds changes nothing, so it costs one load and no write.
     #[inline]
-    pub(crate) fn finish(
-        &self,
-        generation: u32,
-        trial: bool,
-        start: Option<Instant>,
-        finish: Finish<'_>,
-    ) -> Option<Transition> {
-        match finish {
-            Finish::Cancelled if !trial => {
+    fn finish(&self, ticket: &Ticket, end: End<'_>) -> Option<Transition> {
+        let generation = ticket.generation();
+        let start = ticket.started_at();
+        match end {
+            End::Cancelled if !ticket.is_trial() => {
                 // Only half-open trials hold anything to give back; see `Machine::record`.
                 self.listener.on_cancelled(self.name());
                 None
             }
-            Finish::Outcome(Outcome::Success, _) if start.is_none() => {
+            End::Finished(Outcome::Success, _) if start.is_none() => {
                 let m = unpack(self.word.load(Ordering::Acquire), None);
                 if !m.success_is_noop() {
-                    return self.finish_slow(generation, start, finish, None);
+                    return self.finish_slow(generation, start, end, None);
                 }
-                match W::KIND {
+                match <K::Window as Window>::KIND {
                     WindowKind::None => {}
                     WindowKind::Count { .. } if m.generation == generation => {
                         let s = self.config().settings();
@@ -457,15 +543,15 @@ where
                             self.window
                                 .record(Instant::ZERO, s.bucket(), Sample::default());
                         if machine::window_trips(counts, s) {
-                            return self.finish_slow(generation, start, finish, Some(true));
+                            return self.finish_slow(generation, start, end, Some(true));
                         }
                     }
-                    _ => return self.finish_slow(generation, start, finish, None),
+                    _ => return self.finish_slow(generation, start, end, None),
                 }
                 self.listener.on_success(self.name(), None);
                 None
             }
-            _ => self.finish_slow(generation, start, finish, None),
+            _ => self.finish_slow(generation, start, end, None),
         }
     }
 
@@ -474,14 +560,14 @@ where
         &self,
         generation: u32,
         start: Option<Instant>,
-        finish: Finish<'_>,
+        end: End<'_>,
         window_verdict: Option<bool>,
     ) -> Option<Transition> {
         let s = self.config().settings();
         let mut env = self.env();
-        let outcome = match finish {
-            Finish::Outcome(o, _) => o,
-            Finish::Cancelled => Outcome::Ignored,
+        let outcome = match end {
+            End::Finished(o, _) => o,
+            End::Cancelled => Outcome::Ignored,
         };
         let elapsed = match (start, outcome) {
             (Some(start), Outcome::Success | Outcome::Failure) => Some(env.now() - start),
@@ -490,10 +576,11 @@ where
         let slow = matches!((elapsed, s.slow_call_threshold()), (Some(e), Some(t)) if e >= t);
         let mut window_trips = window_verdict.unwrap_or(false);
         let word = self.word.load(Ordering::Acquire);
-        if window_verdict.is_none() && W::KIND != WindowKind::None && outcome != Outcome::Ignored {
+        let kind = <K::Window as Window>::KIND;
+        if window_verdict.is_none() && kind != WindowKind::None && outcome != Outcome::Ignored {
             let m = unpack(word, None);
             if m.generation == generation && m.admits_without_clock() {
-                let now = if matches!(W::KIND, WindowKind::Time { .. }) {
+                let now = if matches!(kind, WindowKind::Time { .. }) {
                     env.now()
                 } else {
                     Instant::ZERO
@@ -520,43 +607,14 @@ where
                 let step = self.apply(&mut env, |m, env| m.record(report, s, env));
                 step.transition
             };
-        match finish {
-            Finish::Outcome(Outcome::Success, _) => self.listener.on_success(s.name(), elapsed),
-            Finish::Outcome(Outcome::Failure, error) => self.listener.on_failure(s.name(), error),
-            Finish::Outcome(Outcome::Ignored, _) => self.listener.on_ignored(s.name()),
-            Finish::Cancelled => self.listener.on_cancelled(s.name()),
+        match end {
+            End::Finished(Outcome::Success, _) => self.listener.on_success(s.name(), elapsed),
+            End::Finished(Outcome::Failure, error) => self.listener.on_failure(s.name(), error),
+            End::Finished(Outcome::Ignored, _) => self.listener.on_ignored(s.name()),
+            End::Cancelled => self.listener.on_cancelled(s.name()),
         }
         self.notify(transition, &mut env);
         transition
-    }
-
-    /// Runs `f` through the breaker; every `Err` counts as a failure.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Rejected`] if the breaker refused the call (then `f` did not run),
-    /// [`Error::Tripped`] if `f` failed and that opened the breaker, [`Error::Inner`] otherwise.
-    #[inline]
-    pub fn call<T, E: fmt::Debug>(&self, f: impl FnOnce() -> Result<T, E>) -> Result<T, Error<E>> {
-        self.call_classified(classify::Errors, f)
-    }
-
-    /// Runs `f` through the breaker, with `classify` deciding how its result counts.
-    ///
-    /// A panic in `f` propagates; the permit is dropped on the way out, so a half-open trial slot
-    /// is given back.
-    ///
-    /// # Errors
-    ///
-    /// As [`CircuitBreaker::call`].
-    #[inline]
-    pub fn call_classified<T, E: fmt::Debug>(
-        &self,
-        mut classify: impl Classify<T, E>,
-        f: impl FnOnce() -> Result<T, E>,
-    ) -> Result<T, Error<E>> {
-        let permit = self.try_acquire()?;
-        permit.conclude(f(), &mut classify)
     }
 
     /// The state, with time-driven changes that are due applied (an open breaker whose open
@@ -654,6 +712,75 @@ where
     /// the wait is unknown).
     pub fn retry_after(&self) -> Option<Duration> {
         self.stats().retry_after
+    }
+}
+
+impl<C, K, L> Breaker for CircuitBreaker<C, K, L>
+where
+    C: Clock,
+    K: AsConfig,
+    L: Listener,
+{
+    type Clock = C;
+
+    #[inline]
+    fn clock(&self) -> &C {
+        &self.clock
+    }
+
+    #[inline]
+    fn name(&self) -> &'static str {
+        self.config().settings().name()
+    }
+
+    #[inline]
+    fn admit(&self) -> Result<Ticket, Rejected> {
+        self.admit_fast()
+    }
+
+    #[inline]
+    fn admitted(&self, ticket: &Ticket) {
+        if let Some(t) = ticket.transition() {
+            self.notify_change(t, &mut self.env());
+        }
+        self.listener.before_call(self.name(), ticket.is_trial());
+    }
+
+    #[inline]
+    fn report(&self, ticket: &Ticket, end: End<'_>) -> Option<Transition> {
+        self.finish(ticket, end)
+    }
+
+    #[inline]
+    fn trip_error(&self) -> bool {
+        self.config().settings().trip_error()
+    }
+
+    fn state(&self) -> State {
+        CircuitBreaker::state(self)
+    }
+
+    fn wait_hint(&self, now: Instant) -> WaitHint {
+        let m = self.machine();
+        match m.state {
+            State::Closed | State::Disabled => WaitHint::AskNow,
+            // The open duration is known: sleep until it ends, then compete for a trial slot.
+            State::Open => match m.deadline {
+                Some(deadline) if deadline > now => WaitHint::Sleep(deadline - now),
+                Some(_) => WaitHint::AskNow,
+                None => WaitHint::Poll, // a transition is still publishing its deadline
+            },
+            State::HalfOpen if m.trials >= self.config().settings().half_open_trials() => {
+                match m.deadline {
+                    // The trials have outlived the half-open maximum wait: asking for a permit
+                    // lets the breaker give up on them (and open again).
+                    Some(deadline) if deadline <= now => WaitHint::AskNow,
+                    _ => WaitHint::Poll,
+                }
+            }
+            State::HalfOpen => WaitHint::AskNow,
+            State::ForcedOpen => WaitHint::Poll,
+        }
     }
 }
 

@@ -198,6 +198,15 @@ pub trait Clock {
     fn now(&self) -> Instant;
 }
 
+/// A clock that needs no instance of its own (it reads a global time source), so a breaker on it
+/// is built without naming one, in a `const` or a `static`: `CircuitBreaker::new(config)`.
+///
+/// Runtime adapters implement it on a zero-sized type; so does [`StdClock`].
+pub trait GlobalClock: Clock {
+    /// The clock.
+    const NEW: Self;
+}
+
 impl<C: Clock + ?Sized> Clock for &C {
     #[inline]
     fn now(&self) -> Instant {
@@ -271,6 +280,11 @@ impl Clock for ManualClock {
 #[cfg(feature = "std")]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct StdClock;
+
+#[cfg(feature = "std")]
+impl GlobalClock for StdClock {
+    const NEW: Self = StdClock;
+}
 
 #[cfg(feature = "std")]
 impl Clock for StdClock {

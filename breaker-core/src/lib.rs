@@ -1,5 +1,9 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
 
 pub mod backoff;
 mod breaker;
@@ -11,6 +15,7 @@ mod future;
 pub mod listener;
 pub mod machine;
 mod permit;
+pub mod seam;
 mod stats;
 mod sync;
 pub mod timer;
@@ -20,13 +25,14 @@ pub use backoff::{Backoff, Random, XorShift32};
 pub use breaker::CircuitBreaker;
 #[cfg(feature = "std")]
 pub use clock::StdClock;
-pub use clock::{Clock, Duration, Instant, ManualClock};
-pub use config::{Config, ConfigBuilder, ConfigError, Settings};
+pub use clock::{Clock, Duration, GlobalClock, Instant, ManualClock};
+pub use config::{AsConfig, Config, ConfigBuilder, ConfigError, Settings};
 pub use error::{Error, LimitReached, Rejected};
 pub use future::Call;
 pub use listener::Listener;
 pub use machine::{Outcome, State, Transition};
 pub use permit::Permit;
+pub use seam::{Breaker, End, Handle, Ticket, WaitHint};
 pub use stats::Stats;
-pub use timer::{Policy, RuntimeBreaker};
+pub use timer::Policy;
 pub use window::{CountWindow, Counts, NoWindow, TimeWindow};

@@ -1,31 +1,23 @@
 //! The ticket API: acquire a permit, run the call, report how it went (pybreaker's `calling()`,
 //! gobreaker's two-step breaker). Usable from sync and async code alike.
 
-use core::borrow::Borrow;
 use core::fmt;
-use core::mem::ManuallyDrop;
 
-use crate::breaker::CircuitBreaker;
 use crate::classify::Classify;
-use crate::clock::{Clock, Instant};
-use crate::config::Config;
 use crate::error::Error;
-use crate::listener::Listener;
 use crate::machine::{Outcome, State, Transition};
-use crate::window::Window;
+use crate::seam::{Breaker, End, Handle, Ticket};
 
-/// How a permit ended.
-pub(crate) enum Finish<'e> {
-    Outcome(Outcome, Option<&'e dyn fmt::Debug>),
-    Cancelled,
-}
-
-/// Leave to make one call, from [`CircuitBreaker::try_acquire`].
+/// Leave to make one call, from [`Handle::try_acquire`] (or `CircuitBreaker::try_acquire`).
 ///
 /// Report the outcome with [`Permit::success`], [`Permit::failure`], [`Permit::ignore`] or
 /// [`Permit::record`]. Dropping a permit without reporting counts as a cancellation: a half-open
 /// trial slot is given back at once, so a caller that goes away (a dropped future, a panic) never
 /// leaves the breaker stuck in half-open.
+///
+/// `H` is how the permit holds its breaker: `&CircuitBreaker<..>` (borrowed, or `'static` from a
+/// `static`), or `Arc<CircuitBreaker<..>>` (owned: the permit is `'static` and can move to
+/// another task or thread).
 ///
 /// # Examples
 ///
@@ -33,7 +25,7 @@ pub(crate) enum Finish<'e> {
 /// use breaker_core::{CircuitBreaker, Config, ManualClock};
 ///
 /// let clock = ManualClock::new();
-/// let breaker = CircuitBreaker::new(&clock, Config::default());
+/// let breaker = CircuitBreaker::with_clock(&clock, Config::default());
 /// match breaker.try_acquire() {
 ///     Ok(permit) => {
 ///         let reply: Result<u32, &str> = Ok(42); // the protected work
@@ -48,67 +40,68 @@ pub(crate) enum Finish<'e> {
 /// };
 /// ```
 #[must_use = "dropping a permit reports the call as cancelled"]
-pub struct Permit<'a, C, W, L, K>
-where
-    C: Clock,
-    W: Window,
-    L: Listener,
-    K: Borrow<Config<W>>,
-{
-    breaker: &'a CircuitBreaker<C, W, L, K>,
-    generation: u32,
-    trial: bool,
-    start: Option<Instant>,
+pub struct Permit<H: Handle> {
+    // `None` once reported, so that `Drop` reports a cancellation only for a permit that was
+    // not reported (without `unsafe`, a field cannot be moved out of a type with `Drop`).
+    // A reference or an `Arc` has a niche, so the `Option` costs no space.
+    inner: Option<(H, Ticket)>,
 }
 
-impl<'a, C, W, L, K> Permit<'a, C, W, L, K>
-where
-    C: Clock,
-    W: Window,
-    L: Listener,
-    K: Borrow<Config<W>>,
-{
+impl<H: Handle> Permit<H> {
+    /// A permit for `ticket`, admitted by `handle`'s breaker. Dropping it reports a
+    /// cancellation; implementations of [`crate::Breaker`] and [`Handle`] use this, callers get
+    /// permits from [`Handle::try_acquire`].
     #[inline]
-    pub(crate) fn new(
-        breaker: &'a CircuitBreaker<C, W, L, K>,
-        generation: u32,
-        trial: bool,
-        start: Option<Instant>,
-    ) -> Self {
+    pub fn new(handle: H, ticket: Ticket) -> Self {
         Permit {
-            breaker,
-            generation,
-            trial,
-            start,
+            inner: Some((handle, ticket)),
         }
     }
 
+    #[inline]
+    fn parts(&self) -> &(H, Ticket) {
+        // Only `end` takes the parts, and it consumes the permit.
+        match &self.inner {
+            Some(parts) => parts,
+            None => unreachable_reported(),
+        }
+    }
+
+    /// The handle this permit holds.
+    pub fn handle(&self) -> &H {
+        &self.parts().0
+    }
+
+    /// The ticket: what the breaker admitted.
+    pub fn ticket(&self) -> &Ticket {
+        &self.parts().1
+    }
+
     /// Whether this call is a half-open trial.
-    pub const fn is_trial(&self) -> bool {
-        self.trial
+    pub fn is_trial(&self) -> bool {
+        self.ticket().is_trial()
     }
 
     /// The generation the call was admitted in.
-    pub const fn generation(&self) -> u32 {
-        self.generation
+    pub fn generation(&self) -> u32 {
+        self.ticket().generation()
     }
 
     /// When the call started, if the breaker times calls.
-    pub const fn started_at(&self) -> Option<Instant> {
-        self.start
+    pub fn started_at(&self) -> Option<crate::Instant> {
+        self.ticket().started_at()
     }
 
     #[inline]
-    fn end(self, finish: Finish<'_>) -> Option<Transition> {
-        let this = ManuallyDrop::new(self);
-        this.breaker
-            .finish(this.generation, this.trial, this.start, finish)
+    fn end(mut self, end: End<'_>) -> Option<Transition> {
+        let (handle, ticket) = self.inner.take()?;
+        handle.breaker().report(&ticket, end)
     }
 
     /// Reports `outcome`; returns whether this report opened the breaker.
     #[inline]
     pub fn record(self, outcome: Outcome) -> bool {
-        opened(self.end(Finish::Outcome(outcome, None)))
+        opened(self.end(End::Finished(outcome, None)))
     }
 
     /// Reports a success.
@@ -125,7 +118,7 @@ where
     /// Reports a failure with its error, which listeners receive; returns whether it opened the
     /// breaker.
     pub fn failure_with(self, error: &dyn fmt::Debug) -> bool {
-        opened(self.end(Finish::Outcome(Outcome::Failure, Some(error))))
+        opened(self.end(End::Finished(Outcome::Failure, Some(error))))
     }
 
     /// Reports that the call neither succeeded nor failed as far as the breaker is concerned.
@@ -135,6 +128,8 @@ where
 
     /// Reports `result` as `classify` says, and turns it into the call's result: an error that
     /// opened the breaker becomes [`Error::Tripped`] when the configuration asks for it.
+    ///
+    /// A panicking classifier drops the permit, which reports a cancellation.
     #[inline]
     pub fn conclude<T, E: fmt::Debug>(
         self,
@@ -149,8 +144,8 @@ where
             }
             Err(e) => {
                 // Read only on the error path: a success touches no configuration.
-                let trip_error = self.breaker.config().settings().trip_error();
-                let tripped = opened(self.end(Finish::Outcome(outcome, Some(&e))));
+                let trip_error = self.handle().breaker().trip_error();
+                let tripped = opened(self.end(End::Finished(outcome, Some(&e))));
                 Err(if tripped && trip_error {
                     Error::Tripped(e)
                 } else {
@@ -171,31 +166,24 @@ fn opened(t: Option<Transition>) -> bool {
     )
 }
 
-impl<C, W, L, K> Drop for Permit<'_, C, W, L, K>
-where
-    C: Clock,
-    W: Window,
-    L: Listener,
-    K: Borrow<Config<W>>,
-{
+#[cold]
+fn unreachable_reported() -> ! {
+    unreachable!("a reported permit is consumed")
+}
+
+impl<H: Handle> Drop for Permit<H> {
     fn drop(&mut self) {
-        self.breaker
-            .finish(self.generation, self.trial, self.start, Finish::Cancelled);
+        if let Some((handle, ticket)) = self.inner.take() {
+            handle.breaker().report(&ticket, End::Cancelled);
+        }
     }
 }
 
-impl<C, W, L, K> fmt::Debug for Permit<'_, C, W, L, K>
-where
-    C: Clock,
-    W: Window,
-    L: Listener,
-    K: Borrow<Config<W>>,
-{
+impl<H: Handle> fmt::Debug for Permit<H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Permit")
-            .field("breaker", &self.breaker.name())
-            .field("generation", &self.generation)
-            .field("trial", &self.trial)
+            .field("breaker", &self.inner.as_ref().map(|(h, _)| h.breaker().name()))
+            .field("ticket", &self.inner.as_ref().map(|(_, t)| t))
             .finish()
     }
 }

@@ -34,11 +34,11 @@
 
 use core::future::Future;
 
-use crate::clock::{Clock, Duration};
+use crate::clock::{Duration, GlobalClock};
 use crate::config::ConfigError;
 use crate::error::Error;
 
-mod breaker;
+pub(crate) mod breaker;
 mod policy;
 #[cfg(feature = "std")]
 mod registry;
@@ -46,7 +46,7 @@ mod run;
 #[cfg(test)]
 mod tests;
 
-pub use breaker::{Protected, RuntimeBreaker};
+pub use breaker::Protected;
 pub use policy::{Policy, PolicyBuilder};
 #[cfg(feature = "std")]
 pub use registry::Registry;
@@ -75,14 +75,14 @@ impl<T: Timer + ?Sized> Timer for &T {
 }
 
 /// What a runtime adapter supplies: a type that is both the breaker's [`Clock`] and its
-/// [`Timer`], over the same time source, and that can be built in a `const`.
+/// [`Timer`], over the same time source, and that can be built in a `const`
+/// ([`GlobalClock`]).
 ///
-/// Adapters implement it on a zero-sized type (the runtime's clock and timer are global), which
-/// makes [`RuntimeBreaker::new`] a `const fn`.
-pub trait Runtime: Clock + Timer {
-    /// The runtime's clock and timer.
-    const NEW: Self;
-}
+/// Adapters implement [`GlobalClock`] and [`Timer`] on a zero-sized type (the runtime's clock and
+/// timer are global), which makes `CircuitBreaker::new(config)` a `const fn` on their runtime.
+pub trait Runtime: GlobalClock + Timer {}
+
+impl<R: GlobalClock + Timer> Runtime for R {}
 
 /// A limit on the calls in flight: a semaphore with one permit per call.
 ///

@@ -14,13 +14,14 @@ use breaker_core::classify::{Errors, Exclude};
 use breaker_core::machine::Machine;
 use breaker_core::{
     Call, CircuitBreaker, Config, ConfigError, CountWindow, Duration, Error, Instant, Listener,
-    ManualClock, NoWindow, Outcome, Permit, Rejected, State, Stats, TimeWindow, Transition,
+    ManualClock, Outcome, Permit, Rejected, State, Stats, TimeWindow, Transition,
     XorShift32,
 };
 
 fn assert_send<T: Send + ?Sized>() {}
 fn assert_sync<T: Sync + ?Sized>() {}
 fn assert_send_sync<T: Send + Sync + ?Sized>() {}
+fn assert_static<T: Send + 'static>() {}
 
 /// Fails to compile if `$t` implements `$tr` (two candidate impls make the call ambiguous).
 macro_rules! assert_not_impl {
@@ -77,49 +78,48 @@ type Exclusion = Exclude<fn(&()) -> bool>;
 const _: fn() = || {
     assert_send_sync::<CircuitBreaker<Clock<'static>>>();
     assert_send_sync::<CircuitBreaker<ManualClock>>();
-    assert_send_sync::<CircuitBreaker<Clock<'static>, CountWindow<8>>>();
-    assert_send_sync::<CircuitBreaker<Clock<'static>, TimeWindow<4>>>();
-    assert_send_sync::<CircuitBreaker<Clock<'static>, NoWindow, Counting>>();
-    assert_send_sync::<CircuitBreaker<Clock<'static>, NoWindow, &'static Counting>>();
-    assert_send_sync::<CircuitBreaker<Clock<'static>, CountWindow<8>, (Counting, ())>>();
+    assert_send_sync::<CircuitBreaker<Clock<'static>, Config<CountWindow<8>>>>();
+    assert_send_sync::<CircuitBreaker<Clock<'static>, Config<TimeWindow<4>>>>();
+    assert_send_sync::<CircuitBreaker<Clock<'static>, Config, Counting>>();
+    assert_send_sync::<CircuitBreaker<Clock<'static>, Config, &'static Counting>>();
+    assert_send_sync::<CircuitBreaker<Clock<'static>, Config<CountWindow<8>>, (Counting, ())>>();
     assert_send_sync::<
-        CircuitBreaker<Clock<'static>, TimeWindow<4>, Counting, &'static Config<TimeWindow<4>>>,
+        CircuitBreaker<Clock<'static>, &'static Config<TimeWindow<4>>, Counting>,
     >();
-    assert_send::<CircuitBreaker<ManualClock, NoWindow, NotSync>>();
+    assert_send::<CircuitBreaker<ManualClock, Config, NotSync>>();
 };
-assert_not_impl!(CircuitBreaker<ManualClock, NoWindow, NotSync>: Sync);
-assert_not_impl!(CircuitBreaker<Clock<'static>, NoWindow, &'static NotSync>: Send);
+assert_not_impl!(CircuitBreaker<ManualClock, Config, NotSync>: Sync);
+assert_not_impl!(CircuitBreaker<Clock<'static>, Config, &'static NotSync>: Send);
 
-// A permit is `Send` and `Sync` when the breaker it borrows is `Sync`.
+type Shared<K = Config, L = ()> = std::sync::Arc<CircuitBreaker<ManualClock, K, L>>;
+
+// A permit is `Send` and `Sync` when the breaker it holds is `Sync`; an owned one (through an
+// `Arc`) is also `'static`.
 const _: fn() = || {
-    assert_send_sync::<Permit<'static, Clock<'static>, NoWindow, (), Config>>();
+    assert_send_sync::<Permit<&'static CircuitBreaker<Clock<'static>>>>();
+    assert_send_sync::<Permit<&'static CircuitBreaker<Clock<'static>, Config<CountWindow<8>>, Counting>>>();
     assert_send_sync::<
-        Permit<'static, Clock<'static>, CountWindow<8>, Counting, Config<CountWindow<8>>>,
+        Permit<&'static CircuitBreaker<ManualClock, &'static Config<TimeWindow<4>>, &'static Counting>>,
     >();
-    assert_send_sync::<
-        Permit<
-            'static,
-            ManualClock,
-            TimeWindow<4>,
-            &'static Counting,
-            &'static Config<TimeWindow<4>>,
-        >,
-    >();
+    assert_send_sync::<Permit<Shared>>();
+    assert_static::<Permit<Shared<Config<CountWindow<8>>, Counting>>>();
 };
-assert_not_impl!(Permit<'static, ManualClock, NoWindow, NotSync, Config>: Send);
-assert_not_impl!(Permit<'static, ManualClock, NoWindow, NotSync, Config>: Sync);
+assert_not_impl!(Permit<&'static CircuitBreaker<ManualClock, Config, NotSync>>: Send);
+assert_not_impl!(Permit<&'static CircuitBreaker<ManualClock, Config, NotSync>>: Sync);
+assert_not_impl!(Permit<Shared<Config, NotSync>>: Send);
 
 // An async call is `Send` when its inner future (and classifier) is, and the breaker is `Sync`.
-type ReadyCall<W, L, F> = Call<'static, Clock<'static>, W, L, Config<W>, F, Errors>;
+type ReadyCall<K, L, F> = Call<&'static CircuitBreaker<Clock<'static>, K, L>, F, Errors>;
 const _: fn() = || {
-    assert_send::<ReadyCall<NoWindow, (), Ready<Result<u8, ()>>>>();
-    assert_send::<ReadyCall<CountWindow<8>, Counting, Ready<Result<u8, ()>>>>();
-    assert_send::<Call<'static, ManualClock, NoWindow, (), Config, Ready<Result<u8, ()>>, Exclusion>>(
-    );
-    assert_sync::<ReadyCall<NoWindow, (), Ready<Result<u8, ()>>>>();
+    assert_send::<ReadyCall<Config, (), Ready<Result<u8, ()>>>>();
+    assert_send::<ReadyCall<Config<CountWindow<8>>, Counting, Ready<Result<u8, ()>>>>();
+    assert_send::<Call<&'static CircuitBreaker<ManualClock>, Ready<Result<u8, ()>>, Exclusion>>();
+    assert_sync::<ReadyCall<Config, (), Ready<Result<u8, ()>>>>();
+    assert_send::<Call<Shared, Ready<Result<u8, ()>>, Errors>>();
+    assert_static::<Call<Shared, Ready<Result<u8, ()>>, Errors>>();
 };
-assert_not_impl!(ReadyCall<NoWindow, (), LocalFuture>: Send);
-assert_not_impl!(ReadyCall<NoWindow, NotSync, Ready<Result<u8, ()>>>: Send);
+assert_not_impl!(ReadyCall<Config, (), LocalFuture>: Send);
+assert_not_impl!(ReadyCall<Config, NotSync, Ready<Result<u8, ()>>>: Send);
 
 // Plain values.
 const _: fn() = || {
@@ -159,8 +159,8 @@ static CONFIG: Config = match Config::builder().failure_threshold(2).build() {
     Ok(config) => config,
     Err(_) => panic!("invalid configuration"),
 };
-static BREAKER: CircuitBreaker<&ManualClock, NoWindow, (), &Config> =
-    CircuitBreaker::new(&CLOCK, &CONFIG);
+static BREAKER: CircuitBreaker<&ManualClock, &Config> =
+    CircuitBreaker::with_clock(&CLOCK, &CONFIG);
 
 #[test]
 fn a_static_breaker_is_shared_and_its_calls_moved_across_threads() {
@@ -171,7 +171,7 @@ fn a_static_breaker_is_shared_and_its_calls_moved_across_threads() {
     });
     assert_eq!(BREAKER.state(), State::Open);
 
-    let local = CircuitBreaker::new(&CLOCK, Config::default());
+    let local = CircuitBreaker::with_clock(&CLOCK, Config::default());
     let permit = local.try_acquire().unwrap();
     let call = local.call_async(async { Ok::<_, ()>(7) });
     std::thread::scope(|s| {
@@ -188,10 +188,10 @@ fn a_static_breaker_is_shared_and_its_calls_moved_across_threads() {
 #[test]
 #[cfg(target_pointer_width = "64")]
 fn breaker_sizes() {
-    use breaker_core::{CircuitBreaker, Config, ManualClock, NoWindow};
-    type ByRef = CircuitBreaker<&'static ManualClock, NoWindow, (), &'static Config>;
-    type ZstClockByRef = CircuitBreaker<(), NoWindow, (), &'static Config>;
-    type ByValue = CircuitBreaker<(), NoWindow, (), Config>;
+    use breaker_core::{CircuitBreaker, Config, ManualClock};
+    type ByRef = CircuitBreaker<&'static ManualClock, &'static Config>;
+    type ZstClockByRef = CircuitBreaker<(), &'static Config>;
+    type ByValue = CircuitBreaker<(), Config>;
     assert_eq!(core::mem::size_of::<ZstClockByRef>(), 40);
     assert_eq!(core::mem::size_of::<ByRef>(), 48);
     println!(

@@ -34,11 +34,10 @@ impl Listener for Changes {
     }
 }
 
-type Breaker = CircuitBreaker<ManualClock, NoWindow, Changes, Config>;
+type Breaker = CircuitBreaker<ManualClock, Config, Changes>;
 
 fn breaker(config: Config) -> Arc<Breaker> {
-    Arc::new(CircuitBreaker::with_listener(
-        ManualClock::new(),
+    Arc::new(CircuitBreaker::with_clock_and_listener(ManualClock::new(),
         config,
         Changes::default(),
     ))

@@ -557,10 +557,10 @@ impl Listener for Changes {
     }
 }
 
-type Breaker<'a, W> = CircuitBreaker<&'a ManualClock, W, &'a Changes, Config<W>>;
+type Breaker<'a, W> = CircuitBreaker<&'a ManualClock, Config<W>, &'a Changes>;
 
 struct Held<'a, W: Window> {
-    permit: Permit<'a, &'a ManualClock, W, &'a Changes, Config<W>>,
+    permit: Permit<&'a Breaker<'a, W>>,
     generation: u64,
 }
 
@@ -618,7 +618,7 @@ fn check_agreement<W: Window>(
 fn run<W: Window>(config: Config<W>, mut model: Model, ops: &[Op]) -> Result<(), TestCaseError> {
     let clock = ManualClock::new();
     let changes = Changes::default();
-    let b: Breaker<'_, W> = CircuitBreaker::with_listener(&clock, config, &changes);
+    let b: Breaker<'_, W> = CircuitBreaker::with_clock_and_listener(&clock, config, &changes);
     let mut held: Vec<Held<'_, W>> = Vec::new();
     let mut expected_changes = Vec::new();
     check_agreement(&b, &model, &changes, &expected_changes)?;
@@ -830,7 +830,7 @@ fn many_deadline_free_changes_then_a_trip_still_half_opens() {
         .open_for(Duration::from_secs(1))
         .build()
         .unwrap();
-    let b = CircuitBreaker::new(&clock, config);
+    let b = CircuitBreaker::with_clock(&clock, config);
     for round in 0..3 {
         for _ in 0..3_000 {
             b.force_closed();
@@ -863,7 +863,7 @@ fn trials_past_the_maximum_wait_are_given_up_with_a_slot_free() {
         .half_open_max_wait(Duration::from_secs(5))
         .build()
         .unwrap();
-    let b = CircuitBreaker::new(&clock, config);
+    let b = CircuitBreaker::with_clock(&clock, config);
     assert!(b.try_acquire().unwrap().failure());
     clock.advance(Duration::from_secs(1));
     let hung = b.try_acquire().unwrap();
@@ -890,7 +890,7 @@ fn a_trial_reporting_after_the_maximum_wait_is_stale() {
         .half_open_max_wait(Duration::from_secs(2))
         .build()
         .unwrap();
-    let b = CircuitBreaker::new(&clock, config);
+    let b = CircuitBreaker::with_clock(&clock, config);
     assert!(b.try_acquire().unwrap().failure());
     clock.advance(Duration::from_secs(1));
     let late = b.try_acquire().unwrap();

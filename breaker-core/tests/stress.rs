@@ -45,7 +45,7 @@ fn get(counter: &AtomicUsize) -> usize {
 /// Every thread reports only failures. Returns how many reports said they opened the breaker and
 /// how many calls were refused.
 fn hammer_with_failures<L: Listener + Sync>(
-    b: &CircuitBreaker<&ManualClock, breaker_core::NoWindow, L>,
+    b: &CircuitBreaker<&ManualClock, breaker_core::Config, L>,
 ) -> (usize, usize) {
     let opened = AtomicUsize::new(0);
     let rejected = AtomicUsize::new(0);
@@ -83,7 +83,7 @@ fn concurrent_failures_are_counted_exactly() {
         .build()
         .unwrap();
     let changes = Changes::default();
-    let b = CircuitBreaker::with_listener(&clock, config, &changes);
+    let b = CircuitBreaker::with_clock_and_listener(&clock, config, &changes);
     let (opened, rejected) = hammer_with_failures(&b);
     assert_eq!((opened, rejected), (0, 0));
     let stats = b.stats();
@@ -97,7 +97,7 @@ fn concurrent_failures_are_counted_exactly() {
 fn concurrent_failures_are_counted_exactly_while_disabled() {
     let clock = ManualClock::new();
     let config = Config::builder().failure_threshold(3).build().unwrap();
-    let b = CircuitBreaker::new(&clock, config);
+    let b = CircuitBreaker::with_clock(&clock, config);
     b.disable();
     let (opened, rejected) = hammer_with_failures(&b);
     assert_eq!((opened, rejected), (0, 0));
@@ -122,7 +122,7 @@ fn concurrent_failures_trip_exactly_once_at_the_threshold() {
         .build()
         .unwrap();
     let changes = Changes::default();
-    let b = CircuitBreaker::with_listener(&clock, config, &changes);
+    let b = CircuitBreaker::with_clock_and_listener(&clock, config, &changes);
     let (opened, rejected) = hammer_with_failures(&b);
     assert_eq!(opened, 1, "exactly one report opened the breaker");
     assert_eq!(get(&changes.closed_to_open), 1);
@@ -163,7 +163,7 @@ fn episodes(trials: u16, success_threshold: u16) {
         .build()
         .unwrap();
     let changes = Changes::default();
-    let b = CircuitBreaker::with_listener(&clock, config, &changes);
+    let b = CircuitBreaker::with_clock_and_listener(&clock, config, &changes);
 
     let stop = AtomicBool::new(false);
     // Trials in flight, per generation (fewer than 2^16 generations in this test), and overall.

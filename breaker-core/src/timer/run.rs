@@ -7,7 +7,6 @@
 //! It allocates nothing and needs no `std`; the timer's and the semaphore's futures are the named
 //! parts it awaits.
 
-use core::borrow::Borrow;
 use core::fmt;
 use core::future::Future;
 use core::pin::Pin;
@@ -16,16 +15,13 @@ use core::task::{Context, Poll};
 use pin_project_lite::pin_project;
 
 use crate::backoff::{Random, XorShift32};
-use crate::breaker::CircuitBreaker;
 use crate::classify::Classify;
-use crate::clock::{Clock, Duration, Instant};
-use crate::config::Config;
+use crate::clock::{Clock, Duration};
 use crate::error::{Error, LimitReached, Rejected};
-use crate::listener::Listener;
 use crate::machine::State;
 use crate::permit::Permit;
+use crate::seam::{Breaker, Handle, WaitHint};
 use crate::timer::{ConcurrencyLimit, Fallback, OnTimeout, Policy, Timer};
-use crate::window::Window;
 
 /// Jitter for waiting callers: shared, lock-free, and good enough to spread wake-ups.
 static JITTER: XorShift32 = XorShift32::new(0x2545_F491);
@@ -77,36 +73,11 @@ fn jittered(poll: Duration) -> Duration {
 
 /// How long a waiter should sleep before asking again, judged from the stored state without
 /// asking for a permit (which would count a rejection): `None` to ask now.
-fn peek<C, W, L, K>(
-    b: &CircuitBreaker<C, W, L, K>,
-    now: Instant,
-    poll: Duration,
-) -> Option<Duration>
-where
-    C: Clock,
-    W: Window,
-    L: Listener,
-    K: Borrow<Config<W>>,
-{
-    let m = b.machine();
-    match m.state {
-        State::Closed | State::Disabled => None,
-        // The open duration is known: sleep until it ends, then compete for a trial slot.
-        State::Open => match m.deadline {
-            Some(deadline) if deadline > now => Some(deadline - now),
-            Some(_) => None,
-            None => Some(jittered(poll)), // a transition is still publishing its deadline
-        },
-        State::HalfOpen if m.trials >= b.config().settings().half_open_trials() => {
-            match m.deadline {
-                // The trials have outlived the half-open maximum wait: asking for a permit lets
-                // the breaker give up on them (and open again).
-                Some(deadline) if deadline <= now => None,
-                _ => Some(jittered(poll)),
-            }
-        }
-        State::HalfOpen => None,
-        State::ForcedOpen => Some(jittered(poll)),
+fn peek<B: Breaker + ?Sized>(b: &B, now: crate::Instant, poll: Duration) -> Option<Duration> {
+    match b.wait_hint(now) {
+        WaitHint::AskNow => None,
+        WaitHint::Sleep(d) => Some(d),
+        WaitHint::Poll => Some(jittered(poll)),
     }
 }
 
@@ -114,22 +85,22 @@ where
 ///
 /// Waiters do not ask for a permit while the breaker is visibly open or its trial slots are all
 /// taken, so a long wait counts one rejection (at the end), not one per look.
-pub(crate) async fn wait_for_permit<'a, C, W, L, K, T>(
-    b: &'a CircuitBreaker<C, W, L, K>,
+pub(crate) async fn wait_for_permit<H, T>(
+    handle: H,
     timer: &T,
     max_wait: Duration,
     poll: Duration,
-) -> Result<Permit<'a, C, W, L, K>, Rejected>
+) -> Result<Permit<H>, Rejected>
 where
-    C: Clock,
-    W: Window,
-    L: Listener,
-    K: Borrow<Config<W>>,
+    H: Handle,
     T: Timer,
 {
-    if b.machine().admits_without_clock() {
+    let b = handle.breaker();
+    if matches!(b.state(), State::Closed | State::Disabled) {
         // Closed: admitted as fast as a plain call, without reading the clock.
-        return b.try_acquire();
+        if let Ok(permit) = handle.clone().try_acquire() {
+            return Ok(permit);
+        }
     }
     let clock = b.clock();
     let deadline = if max_wait == Duration::MAX {
@@ -138,13 +109,14 @@ where
         Some(clock.now() + max_wait)
     };
     loop {
-        let now = clock.now();
+        let b = handle.breaker();
+        let now = b.clock().now();
         let left = deadline.map(|d| d - now);
         let expired = left == Some(Duration::ZERO);
         let wait = if expired { None } else { peek(b, now, poll) };
         let nap = match wait {
             Some(nap) => nap,
-            None => match b.try_acquire() {
+            None => match handle.clone().try_acquire() {
                 Ok(permit) => return Ok(permit),
                 Err(rejected) if expired => return Err(rejected),
                 Err(rejected) => match (rejected.state, rejected.retry_after) {
@@ -199,32 +171,29 @@ impl fmt::Debug for TimedOut {
     }
 }
 
-/// Everything a call under a policy borrows.
-pub(crate) struct Ctx<'a, C, W, L, K, T, S, FB, H> {
-    pub(crate) breaker: &'a CircuitBreaker<C, W, L, K>,
+/// Everything a call under a policy uses.
+pub(crate) struct Ctx<'a, H, T, S, FB, OT> {
+    pub(crate) handle: H,
     pub(crate) timer: &'a T,
     pub(crate) policy: &'a Policy<S>,
     pub(crate) fallback: &'a FB,
-    pub(crate) on_timeout: &'a H,
+    pub(crate) on_timeout: &'a OT,
 }
 
 /// One call under a policy. `f` builds the call's future from `args` once it is admitted; a
 /// refused call hands `args` to the fallback instead.
-pub(crate) async fn run<'a, C, W, L, K, T, S, FB, H, A, F, Fut, U, E, P>(
-    ctx: Ctx<'a, C, W, L, K, T, S, FB, H>,
+pub(crate) async fn run<'a, H, T, S, FB, OT, A, F, Fut, U, E, P>(
+    ctx: Ctx<'a, H, T, S, FB, OT>,
     args: A,
     f: F,
     mut classify: P,
 ) -> Result<U, Error<E>>
 where
-    C: Clock,
-    W: Window,
-    L: Listener,
-    K: Borrow<Config<W>>,
+    H: Handle,
     T: Timer,
     S: ConcurrencyLimit,
     FB: Fallback<A, U, E>,
-    H: OnTimeout<U, E>,
+    OT: OnTimeout<U, E>,
     F: FnOnce(A) -> Fut,
     Fut: Future<Output = Result<U, E>>,
     E: fmt::Debug,
@@ -232,8 +201,8 @@ where
 {
     let policy = ctx.policy;
     let admitted = match policy.wait {
-        None => ctx.breaker.try_acquire(),
-        Some(max) => wait_for_permit(ctx.breaker, ctx.timer, max, policy.poll).await,
+        None => ctx.handle.try_acquire(),
+        Some(max) => wait_for_permit(ctx.handle, ctx.timer, max, policy.poll).await,
     };
     let refused = match admitted {
         Ok(permit) => {

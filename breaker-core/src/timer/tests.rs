@@ -13,7 +13,7 @@ use super::*;
 use crate::classify::{expected, Errors};
 use crate::error::Rejected;
 use crate::machine::{Outcome, State};
-use crate::{CircuitBreaker, Config, Instant, LimitReached, ManualClock};
+use crate::{CircuitBreaker, Clock, Config, Instant, LimitReached, ManualClock};
 
 struct ManualTimer<'c>(&'c ManualClock);
 
@@ -86,19 +86,9 @@ fn ctx<'a, 'c, S>(
     b: &'a Breaker<'c>,
     timer: &'a ManualTimer<'c>,
     policy: &'a Policy<S>,
-) -> Ctx<
-    'a,
-    &'c ManualClock,
-    crate::NoWindow,
-    (),
-    Config,
-    ManualTimer<'c>,
-    S,
-    NoFallback,
-    ReturnTimeout,
-> {
+) -> Ctx<'a, &'a Breaker<'c>, ManualTimer<'c>, S, NoFallback, ReturnTimeout> {
     Ctx {
-        breaker: b,
+        handle: b,
         timer,
         policy,
         fallback: &NoFallback,
@@ -110,7 +100,7 @@ fn ctx<'a, 'c, S>(
 fn a_timeout_is_a_failure_whatever_the_classifier_says() {
     let clock = ManualClock::new();
     let timer = ManualTimer(&clock);
-    let b = CircuitBreaker::new(&clock, config(2));
+    let b = CircuitBreaker::with_clock(&clock, config(2));
     let policy = Policy::builder().timeout(ms(20)).build().unwrap();
     // A classifier that would ignore every error still sees timeouts counted.
     let ignore_all = expected(|_: &&str| false);
@@ -128,7 +118,7 @@ fn a_timeout_is_a_failure_whatever_the_classifier_says() {
 fn a_call_within_its_timeout_keeps_its_result() {
     let clock = ManualClock::new();
     let timer = ManualTimer(&clock);
-    let b = CircuitBreaker::new(&clock, config(1));
+    let b = CircuitBreaker::with_clock(&clock, config(1));
     let policy = Policy::builder().timeout(ms(20)).build().unwrap();
     let fast = |x: u32| work(&clock, ms(5), Ok::<_, &str>(x * 2));
     let r = drive(&clock, run(ctx(&b, &timer, &policy), 21, fast, Errors));
@@ -142,12 +132,12 @@ fn a_call_within_its_timeout_keeps_its_result() {
 fn the_on_timeout_handler_chooses_the_result() {
     let clock = ManualClock::new();
     let timer = ManualTimer(&clock);
-    let b = CircuitBreaker::new(&clock, config(1));
+    let b = CircuitBreaker::with_clock(&clock, config(1));
     let policy = Policy::builder().timeout(ms(10)).build().unwrap();
     let handler = |after: Duration| Ok::<_, Error<&str>>(after.as_millis() as u32);
     let c = Ctx {
         on_timeout: &handler,
-        breaker: &b,
+        handle: &b,
         timer: &timer,
         policy: &policy,
         fallback: &NoFallback,
@@ -162,7 +152,7 @@ fn the_on_timeout_handler_chooses_the_result() {
 fn a_waiter_is_admitted_when_the_open_duration_ends() {
     let clock = ManualClock::new();
     let timer = ManualTimer(&clock);
-    let b = CircuitBreaker::new(&clock, config(1));
+    let b = CircuitBreaker::with_clock(&clock, config(1));
     let _ = b.call(|| Err::<(), _>("down"));
     clock.advance(ms(30));
     let permit = drive(&clock, wait_for_permit(&b, &timer, ms(500), ms(10))).unwrap();
@@ -177,7 +167,7 @@ fn a_waiter_is_admitted_when_the_open_duration_ends() {
 fn a_waiter_gives_up_after_its_maximum_wait_with_one_rejection() {
     let clock = ManualClock::new();
     let timer = ManualTimer(&clock);
-    let b = CircuitBreaker::new(&clock, config(1));
+    let b = CircuitBreaker::with_clock(&clock, config(1));
     b.force_open();
     let r: Rejected = drive(&clock, wait_for_permit(&b, &timer, ms(50), ms(5))).unwrap_err();
     assert_eq!(r.state, State::ForcedOpen);
@@ -189,7 +179,7 @@ fn a_waiter_gives_up_after_its_maximum_wait_with_one_rejection() {
 fn waiters_for_a_busy_half_open_breaker_poll_with_jitter() {
     let clock = ManualClock::new();
     let timer = ManualTimer(&clock);
-    let b = CircuitBreaker::new(&clock, config(1));
+    let b = CircuitBreaker::with_clock(&clock, config(1));
     let _ = b.call(|| Err::<(), _>("down"));
     clock.advance(ms(100));
     let trial = b.try_acquire().unwrap();
@@ -212,7 +202,7 @@ fn waiters_for_a_busy_half_open_breaker_poll_with_jitter() {
 fn a_waiter_does_not_wait_on_a_hung_trial_past_the_half_open_maximum_wait() {
     let clock = ManualClock::new();
     let timer = ManualTimer(&clock);
-    let b = CircuitBreaker::new(&clock, config(1)); // half-open maximum wait: 100 ms
+    let b = CircuitBreaker::with_clock(&clock, config(1)); // half-open maximum wait: 100 ms
     let _ = b.call(|| Err::<(), _>("down"));
     clock.advance(ms(100));
     let hung = b.try_acquire().unwrap();
@@ -230,7 +220,7 @@ fn a_waiter_does_not_wait_on_a_hung_trial_past_the_half_open_maximum_wait() {
 fn a_full_limit_refuses_and_gives_the_trial_slot_back() {
     let clock = ManualClock::new();
     let timer = ManualTimer(&clock);
-    let b = CircuitBreaker::new(&clock, config(1));
+    let b = CircuitBreaker::with_clock(&clock, config(1));
     b.half_open();
     let full = Full;
     let policy = Policy::NONE.limit(&full);
@@ -270,13 +260,13 @@ fn a_full_limit_refuses_and_gives_the_trial_slot_back() {
 fn the_fallback_gets_the_arguments_of_a_refused_call() {
     let clock = ManualClock::new();
     let timer = ManualTimer(&clock);
-    let b = CircuitBreaker::new(&clock, config(1));
+    let b = CircuitBreaker::with_clock(&clock, config(1));
     b.force_open();
     let policy = Policy::NONE;
     let fallback = |x: u32| async move { Ok::<_, &str>(x + 1000) };
     let c = Ctx {
         fallback: &fallback,
-        breaker: &b,
+        handle: &b,
         timer: &timer,
         policy: &policy,
         on_timeout: &ReturnTimeout,
@@ -287,7 +277,7 @@ fn the_fallback_gets_the_arguments_of_a_refused_call() {
     let failing = |_: u32| async { Err::<u32, _>("no cache") };
     let c = Ctx {
         fallback: &failing,
-        breaker: &b,
+        handle: &b,
         timer: &timer,
         policy: &policy,
         on_timeout: &ReturnTimeout,
@@ -302,7 +292,7 @@ fn the_fallback_gets_the_arguments_of_a_refused_call() {
 fn a_dropped_call_gives_its_trial_slot_back() {
     let clock = ManualClock::new();
     let timer = ManualTimer(&clock);
-    let b = CircuitBreaker::new(&clock, config(1));
+    let b = CircuitBreaker::with_clock(&clock, config(1));
     b.half_open();
     let policy = Policy::builder().timeout(ms(100)).build().unwrap();
     let slow = |()| work(&clock, ms(50), Ok::<(), &str>(()));

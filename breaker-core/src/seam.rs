@@ -1,0 +1,300 @@
+//! The seam every breaker kind implements, and the handles that hold a breaker.
+//!
+//! Permits, call futures, protected functions, the timer policy (timeout, wait mode, limit,
+//! fallback) and the tower layer are written once, against two small traits:
+//!
+//! - [`Breaker`]: what a breaker kind provides. [`crate::CircuitBreaker`] (the in-process atomic
+//!   breaker) is one; a breaker whose state is shared by many processes is another.
+//! - [`Handle`]: how a breaker is held, by reference (`&B`, a `static`) or owned (`Arc<B>`). Every
+//!   dependent type is generic over the handle, not over the breaker's parts, so
+//!   `Arc<CircuitBreaker<..>>` gives `'static + Send + Clone` permits and protected functions,
+//!   and `&'static CircuitBreaker<..>` gives the same on a microcontroller without allocation.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use breaker_core::{CircuitBreaker, Config, Handle, StdClock};
+//!
+//! let breaker = Arc::new(CircuitBreaker::<StdClock>::new(Config::default()));
+//! // An owned permit: it can move to another thread, and outlive this scope's borrow.
+//! let permit = Arc::clone(&breaker).try_acquire().unwrap();
+//! std::thread::spawn(move || permit.success()).join().unwrap();
+//! ```
+
+use core::fmt;
+use core::future::Future;
+
+use crate::classify::{self, Classify};
+use crate::clock::{Clock, Duration, Instant};
+use crate::error::{Error, Rejected};
+use crate::future::Call;
+use crate::machine::{Outcome, State, Transition};
+use crate::permit::Permit;
+use crate::timer::{ConcurrencyLimit, Policy, Protected, Timer};
+
+/// What one admitted call carries from admission to its report: plain data, so that any breaker
+/// kind can make one and every permit type can hold one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ticket {
+    generation: u32,
+    trial: bool,
+    start: Option<Instant>,
+    transition: Option<Transition>,
+}
+
+impl Ticket {
+    /// A ticket for a call admitted in `generation`; `trial` when it is a half-open trial;
+    /// `start` when the breaker times calls (the slow-call rule).
+    pub const fn new(generation: u32, trial: bool, start: Option<Instant>) -> Self {
+        Ticket {
+            generation,
+            trial,
+            start,
+            transition: None,
+        }
+    }
+
+    /// The same ticket, carrying the state change its admission caused (open to half-open), to
+    /// be reported by [`Breaker::admitted`] once the permit exists.
+    pub const fn with_transition(mut self, transition: Option<Transition>) -> Self {
+        self.transition = transition;
+        self
+    }
+
+    /// The generation the call was admitted in.
+    pub const fn generation(&self) -> u32 {
+        self.generation
+    }
+
+    /// Whether the call is a half-open trial.
+    pub const fn is_trial(&self) -> bool {
+        self.trial
+    }
+
+    /// When the call started, if the breaker times calls.
+    pub const fn started_at(&self) -> Option<Instant> {
+        self.start
+    }
+
+    /// The state change its admission caused, if any.
+    pub const fn transition(&self) -> Option<Transition> {
+        self.transition
+    }
+}
+
+/// How an admitted call ended, as its permit reports it.
+#[derive(Clone, Copy)]
+pub enum End<'e> {
+    /// The call finished and counts as `Outcome`; the error, when it returned one, for listeners.
+    Finished(Outcome, Option<&'e dyn fmt::Debug>),
+    /// The call went away without reporting (its permit or future was dropped, or it panicked).
+    Cancelled,
+}
+
+impl fmt::Debug for End<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            End::Finished(o, _) => f.debug_tuple("Finished").field(o).finish(),
+            End::Cancelled => f.write_str("Cancelled"),
+        }
+    }
+}
+
+/// What a breaker kind provides: admission, recording, and what the timed features read.
+///
+/// Everything else (the [`Permit`] and its drop-as-cancellation, the [`Call`] future, the timer
+/// policy, fallbacks, the tower layer, the conformance suite) is written once against this trait.
+///
+/// # Contract
+///
+/// A second implementation MUST:
+///
+/// - admit at most the configured number of half-open trials at once, across everything that
+///   shares its state, and give a trial's slot back when its ticket is reported with
+///   [`End::Cancelled`] or [`Outcome::Ignored`];
+/// - ignore a report whose ticket's generation is not the current one (a stale outcome never
+///   changes the new state);
+/// - never block in [`Breaker::admit`] or [`Breaker::report`] on anything but its own short
+///   critical sections (no lock held across the user's call), and never panic;
+/// - answer [`Breaker::state`] with time-driven changes that are due applied.
+///
+/// It SHOULD answer a steady closed success without shared writes or clock reads.
+pub trait Breaker {
+    /// The clock the breaker measures with; with a runtime adapter, also its timer.
+    type Clock: Clock;
+
+    /// The clock.
+    fn clock(&self) -> &Self::Clock;
+
+    /// The breaker's name (empty when it has none).
+    fn name(&self) -> &'static str;
+
+    /// Asks to make a call: a ticket, or why not. Reports the rejection to listeners; does not
+    /// report the admission (see [`Breaker::admitted`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Rejected`] while the breaker refuses calls.
+    fn admit(&self) -> Result<Ticket, Rejected>;
+
+    /// Called once the admitted call's permit exists: reports the admission (and the state
+    /// change it caused) to listeners. If a listener panics here, the permit is dropped on the
+    /// way out and gives its trial slot back.
+    fn admitted(&self, ticket: &Ticket);
+
+    /// Reports how an admitted call ended; returns the state change the report caused.
+    fn report(&self, ticket: &Ticket, end: End<'_>) -> Option<Transition>;
+
+    /// Whether the call whose failure opens the breaker reports [`Error::Tripped`] rather than
+    /// [`Error::Inner`]. Read only on the error path.
+    fn trip_error(&self) -> bool;
+
+    /// The state, with time-driven changes that are due applied.
+    fn state(&self) -> State;
+
+    /// For a caller waiting to be admitted (wait mode): whether to ask now, or how long to
+    /// sleep first, judged without asking for a ticket (which would count a rejection).
+    fn wait_hint(&self, now: Instant) -> WaitHint;
+}
+
+/// What a waiting caller should do next; see [`Breaker::wait_hint`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitHint {
+    /// Ask for a ticket now: it may be admitted.
+    AskNow,
+    /// Nothing can be admitted for this long (the rest of the open duration).
+    Sleep(Duration),
+    /// Nothing can be admitted now, and the breaker cannot know for how long (trial slots all
+    /// taken, forced open, a deadline still being published): look again after the caller's
+    /// poll interval.
+    Poll,
+}
+
+/// How a breaker is held: by reference (`&B`, `&'static B`) or owned (`Arc<B>`, with `alloc`).
+///
+/// Permits, call futures and protected functions are generic over the handle: borrowed handles
+/// cost nothing, owned ones make them `'static`. The methods take the handle by value, so clone
+/// an `Arc` to keep it: `Arc::clone(&breaker).try_acquire()`.
+pub trait Handle: Clone {
+    /// The breaker held.
+    type Breaker: Breaker + ?Sized;
+
+    /// The breaker.
+    fn breaker(&self) -> &Self::Breaker;
+
+    /// Asks to make a call: a [`Permit`] holding this handle, or why not.
+    ///
+    /// # Errors
+    ///
+    /// [`Rejected`] while the breaker refuses calls.
+    #[inline]
+    fn try_acquire(self) -> Result<Permit<Self>, Rejected>
+    where
+        Self: Sized,
+    {
+        let ticket = self.breaker().admit()?;
+        // The permit exists before any listener runs: a panicking listener drops it, which
+        // gives a half-open trial slot back.
+        let permit = Permit::new(self, ticket);
+        permit.handle().breaker().admitted(&ticket);
+        Ok(permit)
+    }
+
+    /// Runs `f` through the breaker; every `Err` counts as a failure.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Rejected`] if the breaker refused the call (then `f` did not run),
+    /// [`Error::Tripped`] if `f` failed and that opened the breaker, [`Error::Inner`] otherwise.
+    #[inline]
+    fn call<T, E: fmt::Debug>(self, f: impl FnOnce() -> Result<T, E>) -> Result<T, Error<E>>
+    where
+        Self: Sized,
+    {
+        self.call_classified(classify::Errors, f)
+    }
+
+    /// Runs `f` through the breaker, with `classify` deciding how its result counts.
+    ///
+    /// # Errors
+    ///
+    /// As [`Handle::call`].
+    #[inline]
+    fn call_classified<T, E: fmt::Debug>(
+        self,
+        mut classify: impl Classify<T, E>,
+        f: impl FnOnce() -> Result<T, E>,
+    ) -> Result<T, Error<E>>
+    where
+        Self: Sized,
+    {
+        let permit = self.try_acquire()?;
+        permit.conclude(f(), &mut classify)
+    }
+
+    /// Runs `future` through the breaker; every `Err` counts as a failure. Admission is decided
+    /// at the first poll.
+    #[inline]
+    fn call_async<F>(self, future: F) -> Call<Self, F, classify::Errors>
+    where
+        Self: Sized,
+    {
+        Call::new(self, classify::Errors, future)
+    }
+
+    /// Runs `future` through the breaker, with `classify` deciding how its result counts.
+    #[inline]
+    fn call_async_classified<F, P>(self, classify: P, future: F) -> Call<Self, F, P>
+    where
+        Self: Sized,
+    {
+        Call::new(self, classify, future)
+    }
+
+    /// Runs `future` through the breaker under `policy` (timeout, wait mode, concurrency
+    /// limit): see `CircuitBreaker::call_with`. The future holds this handle: with an `Arc`,
+    /// it borrows only the policy.
+    ///
+    /// # Errors
+    ///
+    /// As `CircuitBreaker::call_with`.
+    fn call_with<'a, S, F, T, E>(
+        self,
+        policy: &'a Policy<S>,
+        future: F,
+    ) -> impl Future<Output = Result<T, Error<E>>> + use<'a, Self, S, F, T, E>
+    where
+        Self: Sized + 'a,
+        <Self::Breaker as Breaker>::Clock: Timer,
+        S: ConcurrencyLimit,
+        F: Future<Output = Result<T, E>>,
+        E: fmt::Debug,
+    {
+        crate::timer::breaker::call_with(self, policy, future)
+    }
+
+    /// A function protected by this handle's breaker under `policy` (see [`Protected`]). With
+    /// an `Arc`, the protected function is `'static` and `Clone` (when `f` is).
+    fn protect<S, F>(self, policy: Policy<S>, f: F) -> Protected<Self, S, F>
+    where
+        Self: Sized,
+    {
+        Protected::new(self, policy, f)
+    }
+}
+
+impl<B: Breaker + ?Sized> Handle for &B {
+    type Breaker = B;
+    #[inline]
+    fn breaker(&self) -> &B {
+        self
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl<B: Breaker + ?Sized> Handle for alloc::sync::Arc<B> {
+    type Breaker = B;
+    #[inline]
+    fn breaker(&self) -> &B {
+        self
+    }
+}
