@@ -19,34 +19,30 @@ fn main() {
     let n = 2_000_000u64;
     match mode.as_str() {
         "window" => {
-            let config: &'static Config<CountWindow<100>> = Box::leak(Box::new(
-                Config::builder()
-                    .count_window::<100>()
-                    .failure_rate(0.5)
-                    .build()
-                    .unwrap(),
-            ));
-            let b = CircuitBreaker::new(StdClock, config);
+            let config: Config<CountWindow<100>> = Config::builder()
+                .count_window::<100>()
+                .failure_rate(0.5)
+                .build()
+                .unwrap();
+            let b = CircuitBreaker::<StdClock, _>::new(&config);
             run(n, || {
                 black_box(&b).call(|| black_box(Ok::<(), ()>(()))).is_ok()
             });
         }
         "reject" => {
-            let config: &'static Config = Box::leak(Box::new(
-                Config::builder()
-                    .open_for(Duration::from_secs(3600))
-                    .build()
-                    .unwrap(),
-            ));
-            let b = CircuitBreaker::new(StdClock, config);
+            let config = Config::builder()
+                .open_for(Duration::from_secs(3600))
+                .build()
+                .unwrap();
+            let b = CircuitBreaker::<StdClock, _>::new(&config);
             b.open();
             run(n, || {
                 black_box(&b).call(|| black_box(Ok::<(), ()>(()))).is_ok()
             });
         }
         _ => {
-            let config: &'static Config = Box::leak(Box::new(Config::builder().build().unwrap()));
-            let b = CircuitBreaker::new(StdClock, config);
+            let config = Config::builder().build().unwrap();
+            let b = CircuitBreaker::<StdClock, _>::new(&config);
             run(n, || {
                 black_box(&b).call(|| black_box(Ok::<(), ()>(()))).is_ok()
             });

@@ -4,12 +4,12 @@
 
 use std::time::Duration;
 
-use breaker_core::{CircuitBreaker, Config, CountWindow, Error, NoWindow, StdClock};
+use breaker_core::{CircuitBreaker, Config, CountWindow, Error, StdClock};
 
 use crate::{block_on, op_err, op_ok, Probe, Subject};
 
-type Consecutive = CircuitBreaker<StdClock, NoWindow, (), &'static Config<NoWindow>>;
-type Window = CircuitBreaker<StdClock, CountWindow<100>, (), &'static Config<CountWindow<100>>>;
+type Consecutive = CircuitBreaker<StdClock, &'static Config>;
+type Window = CircuitBreaker<StdClock, &'static Config<CountWindow<100>>>;
 
 /// `breaker-core`: either policy; the enum's branch is part of what is measured.
 #[derive(Debug)]
@@ -45,7 +45,7 @@ impl Subject for Ours {
             .half_open_trials(1)
             .build()
             .expect("valid config");
-        Ours::Consecutive(CircuitBreaker::new(StdClock, leak(config)))
+        Ours::Consecutive(CircuitBreaker::new(leak(config)))
     }
     fn new_window100(open_for: Duration) -> Option<Self> {
         let config = Config::builder()
@@ -56,7 +56,7 @@ impl Subject for Ours {
             .open_for(open_for.into())
             .build()
             .expect("valid config");
-        Some(Ours::Window(CircuitBreaker::new(StdClock, leak(config))))
+        Some(Ours::Window(CircuitBreaker::new(leak(config))))
     }
     fn half_open_limit() -> Option<u32> {
         Some(1)
@@ -167,7 +167,7 @@ impl AdapterRuntime for breaker_smol::AsyncIo {
     const NAME: &'static str = "breaker-smol (this project)";
 }
 
-type AdapterBreaker<R> = breaker_core::RuntimeBreaker<R, NoWindow, (), &'static Config>;
+type AdapterBreaker<R> = CircuitBreaker<R, &'static Config>;
 
 /// An adapter's call path: `call` (the core's future, no timer) and `call_with` under a one-hour
 /// timeout (a runtime timer armed per call).
@@ -209,15 +209,19 @@ impl<R: AdapterRuntime> Subject for Adapter<R> {
     }
     #[inline]
     fn call_ok(&self, _: &mut ()) -> bool {
-        admitted(&block_on(self.breaker.call(std::future::ready(op_ok()))))
+        admitted(&block_on(
+            self.breaker.call_async(std::future::ready(op_ok())),
+        ))
     }
     #[inline]
     fn call_err(&self, _: &mut ()) -> bool {
-        admitted(&block_on(self.breaker.call(std::future::ready(op_err()))))
+        admitted(&block_on(
+            self.breaker.call_async(std::future::ready(op_err())),
+        ))
     }
     fn call_probe(&self, _: &mut (), f: &Probe) -> bool {
         // Lazy: the probe must run only once the call is admitted.
-        admitted(&block_on(self.breaker.call(async { f() })))
+        admitted(&block_on(self.breaker.call_async(async { f() })))
     }
     #[inline]
     fn call_async_ok(&self, l: &mut ()) -> Option<bool> {

@@ -33,14 +33,14 @@ use core::task::{Context, Poll};
 pub use breaker_core;
 pub use breaker_core::timer::{Fallback, NoLimit, OnTimeout, PolicyBuilder, Protected};
 pub use breaker_core::{
-    classify, listener, window, Config, ConfigBuilder, ConfigError, CountWindow, Duration, Error,
-    Instant, LimitReached, Listener, NoWindow, Outcome, Policy, Rejected, State, Stats, TimeWindow,
-    Transition,
+    classify, listener, window, Breaker, Config, ConfigBuilder, ConfigError, CountWindow, Duration,
+    Error, Handle, Instant, LimitReached, Listener, NoWindow, Outcome, Permit, Policy, Rejected,
+    State, Stats, TimeWindow, Transition,
 };
 pub use limit::Limit;
 
-use breaker_core::timer::{Runtime, Timer};
-use breaker_core::{Clock, StdClock};
+use breaker_core::timer::Timer;
+use breaker_core::{Clock, GlobalClock, StdClock};
 
 /// The monotonic clock (`std::time::Instant`, counted from the first reading in the process) and
 /// [`async_io::Timer`], as the breaker sees them. Zero-sized.
@@ -77,14 +77,13 @@ impl Timer for AsyncIo {
     }
 }
 
-impl Runtime for AsyncIo {
+impl GlobalClock for AsyncIo {
     const NEW: Self = AsyncIo;
 }
 
 /// A circuit breaker on the async-io timer (smol, async-std): built without naming a clock,
 /// usable in a `static`.
 ///
-/// See [`breaker_core::RuntimeBreaker`] for its methods; it dereferences to the core
-/// [`breaker_core::CircuitBreaker`] (`state`, `stats`, `try_acquire`, `open`, ...).
-pub type CircuitBreaker<W = NoWindow, L = (), K = Config<W>> =
-    breaker_core::RuntimeBreaker<AsyncIo, W, L, K>;
+/// The core [`breaker_core::CircuitBreaker`] on this runtime's clock: `call`, `try_acquire` and
+/// `call_async` as in the core, plus `call_with` and `protect` for the timed features.
+pub type CircuitBreaker<K = Config, L = ()> = breaker_core::CircuitBreaker<AsyncIo, K, L>;

@@ -7,9 +7,7 @@ use core::time::Duration as StdDuration;
 use std::time::Instant as StdInstant;
 
 use breaker_async_std::listener::Listener;
-use breaker_async_std::{
-    CircuitBreaker, Config, Duration, Error, NoWindow, Policy, Stats, Transition,
-};
+use breaker_async_std::{CircuitBreaker, Config, Duration, Error, Policy, Stats, Transition};
 
 /// Prints every state change with the time since the program started.
 struct PrintChanges(StdInstant);
@@ -36,7 +34,7 @@ fn main() -> Result<(), breaker_async_std::ConfigError> {
         .failure_threshold(3)
         .open_for(Duration::from_millis(300))
         .build()?;
-    let breaker: CircuitBreaker<NoWindow, PrintChanges> =
+    let breaker: CircuitBreaker<Config, PrintChanges> =
         CircuitBreaker::with_listener(config, PrintChanges(StdInstant::now()));
     let policy = Policy::builder()
         .timeout(Duration::from_millis(50))

@@ -484,9 +484,9 @@ where
         match step.value {
             // The admitting transition (open to half-open) is reported by `admitted`, once the
             // permit exists.
-            Admission::Admitted { generation, trial } => {
-                Ok(self.ticket(generation, trial).with_transition(step.transition))
-            }
+            Admission::Admitted { generation, trial } => Ok(self
+                .ticket(generation, trial)
+                .with_transition(step.transition)),
             Admission::Rejected { retry_after } => {
                 self.notify(step.transition, &mut env);
                 Err(self.reject(step.next.state, retry_after))

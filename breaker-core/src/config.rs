@@ -564,6 +564,42 @@ impl<W: Window> ConfigBuilder<W> {
     }
 }
 
+/// How a breaker holds its configuration: by value, by reference (`&'static Config` keeps a
+/// breaker small and its configuration in flash), or shared (`Arc<Config>`, with `alloc`). The
+/// configuration's window type decides the window the breaker keeps, so a breaker's type names
+/// its window once: `CircuitBreaker<Clock, Config<CountWindow<100>>>`.
+pub trait AsConfig {
+    /// The sliding window the configuration asks for.
+    type Window: Window;
+    /// The configuration.
+    fn as_config(&self) -> &Config<Self::Window>;
+}
+
+impl<W: Window> AsConfig for Config<W> {
+    type Window = W;
+    #[inline]
+    fn as_config(&self) -> &Config<W> {
+        self
+    }
+}
+
+impl<W: Window> AsConfig for &Config<W> {
+    type Window = W;
+    #[inline]
+    fn as_config(&self) -> &Config<W> {
+        self
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl<W: Window> AsConfig for alloc::sync::Arc<Config<W>> {
+    type Window = W;
+    #[inline]
+    fn as_config(&self) -> &Config<W> {
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -706,41 +742,5 @@ mod tests {
 
     fn heapless_display(e: &ConfigError) -> std::string::String {
         std::format!("{e}")
-    }
-}
-
-/// How a breaker holds its configuration: by value, by reference (`&'static Config` keeps a
-/// breaker small and its configuration in flash), or shared (`Arc<Config>`, with `alloc`). The
-/// configuration's window type decides the window the breaker keeps, so a breaker's type names
-/// its window once: `CircuitBreaker<Clock, Config<CountWindow<100>>>`.
-pub trait AsConfig {
-    /// The sliding window the configuration asks for.
-    type Window: Window;
-    /// The configuration.
-    fn as_config(&self) -> &Config<Self::Window>;
-}
-
-impl<W: Window> AsConfig for Config<W> {
-    type Window = W;
-    #[inline]
-    fn as_config(&self) -> &Config<W> {
-        self
-    }
-}
-
-impl<W: Window> AsConfig for &Config<W> {
-    type Window = W;
-    #[inline]
-    fn as_config(&self) -> &Config<W> {
-        self
-    }
-}
-
-#[cfg(feature = "alloc")]
-impl<W: Window> AsConfig for alloc::sync::Arc<Config<W>> {
-    type Window = W;
-    #[inline]
-    fn as_config(&self) -> &Config<W> {
-        self
     }
 }

@@ -182,7 +182,10 @@ impl<H: Handle> Drop for Permit<H> {
 impl<H: Handle> fmt::Debug for Permit<H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Permit")
-            .field("breaker", &self.inner.as_ref().map(|(h, _)| h.breaker().name()))
+            .field(
+                "breaker",
+                &self.inner.as_ref().map(|(h, _)| h.breaker().name()),
+            )
             .field("ticket", &self.inner.as_ref().map(|(_, t)| t))
             .finish()
     }

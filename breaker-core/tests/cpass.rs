@@ -14,8 +14,7 @@ use breaker_core::classify::{Errors, Exclude};
 use breaker_core::machine::Machine;
 use breaker_core::{
     Call, CircuitBreaker, Config, ConfigError, CountWindow, Duration, Error, Instant, Listener,
-    ManualClock, Outcome, Permit, Rejected, State, Stats, TimeWindow, Transition,
-    XorShift32,
+    ManualClock, Outcome, Permit, Rejected, State, Stats, TimeWindow, Transition, XorShift32,
 };
 
 fn assert_send<T: Send + ?Sized>() {}
@@ -83,9 +82,7 @@ const _: fn() = || {
     assert_send_sync::<CircuitBreaker<Clock<'static>, Config, Counting>>();
     assert_send_sync::<CircuitBreaker<Clock<'static>, Config, &'static Counting>>();
     assert_send_sync::<CircuitBreaker<Clock<'static>, Config<CountWindow<8>>, (Counting, ())>>();
-    assert_send_sync::<
-        CircuitBreaker<Clock<'static>, &'static Config<TimeWindow<4>>, Counting>,
-    >();
+    assert_send_sync::<CircuitBreaker<Clock<'static>, &'static Config<TimeWindow<4>>, Counting>>();
     assert_send::<CircuitBreaker<ManualClock, Config, NotSync>>();
 };
 assert_not_impl!(CircuitBreaker<ManualClock, Config, NotSync>: Sync);
@@ -97,9 +94,13 @@ type Shared<K = Config, L = ()> = std::sync::Arc<CircuitBreaker<ManualClock, K, 
 // `Arc`) is also `'static`.
 const _: fn() = || {
     assert_send_sync::<Permit<&'static CircuitBreaker<Clock<'static>>>>();
-    assert_send_sync::<Permit<&'static CircuitBreaker<Clock<'static>, Config<CountWindow<8>>, Counting>>>();
     assert_send_sync::<
-        Permit<&'static CircuitBreaker<ManualClock, &'static Config<TimeWindow<4>>, &'static Counting>>,
+        Permit<&'static CircuitBreaker<Clock<'static>, Config<CountWindow<8>>, Counting>>,
+    >();
+    assert_send_sync::<
+        Permit<
+            &'static CircuitBreaker<ManualClock, &'static Config<TimeWindow<4>>, &'static Counting>,
+        >,
     >();
     assert_send_sync::<Permit<Shared>>();
     assert_static::<Permit<Shared<Config<CountWindow<8>>, Counting>>>();
@@ -159,8 +160,7 @@ static CONFIG: Config = match Config::builder().failure_threshold(2).build() {
     Ok(config) => config,
     Err(_) => panic!("invalid configuration"),
 };
-static BREAKER: CircuitBreaker<&ManualClock, &Config> =
-    CircuitBreaker::with_clock(&CLOCK, &CONFIG);
+static BREAKER: CircuitBreaker<&ManualClock, &Config> = CircuitBreaker::with_clock(&CLOCK, &CONFIG);
 
 #[test]
 fn a_static_breaker_is_shared_and_its_calls_moved_across_threads() {

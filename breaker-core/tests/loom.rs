@@ -37,7 +37,8 @@ impl Listener for Changes {
 type Breaker = CircuitBreaker<ManualClock, Config, Changes>;
 
 fn breaker(config: Config) -> Arc<Breaker> {
-    Arc::new(CircuitBreaker::with_clock_and_listener(ManualClock::new(),
+    Arc::new(CircuitBreaker::with_clock_and_listener(
+        ManualClock::new(),
         config,
         Changes::default(),
     ))

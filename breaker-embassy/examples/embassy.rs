@@ -10,9 +10,7 @@
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use breaker_embassy::listener::Listener;
-use breaker_embassy::{
-    CircuitBreaker, Config, Duration, Error, Limit, NoWindow, Policy, Stats, Transition,
-};
+use breaker_embassy::{CircuitBreaker, Config, Duration, Error, Limit, Policy, Stats, Transition};
 use embassy_executor::Spawner;
 use embassy_time::{MockDriver, Timer};
 
@@ -41,9 +39,9 @@ const fn config(name: &'static str) -> Config {
     }
 }
 
-static TEMPERATURE: CircuitBreaker<NoWindow, Print> =
+static TEMPERATURE: CircuitBreaker<Config, Print> =
     CircuitBreaker::with_listener(config("temperature"), Print);
-static HUMIDITY: CircuitBreaker<NoWindow, Print> =
+static HUMIDITY: CircuitBreaker<Config, Print> =
     CircuitBreaker::with_listener(config("humidity"), Print);
 static I2C: Limit = Limit::new(1).named("i2c");
 static POLICY: Policy<&Limit> = match Policy::builder()
@@ -66,7 +64,7 @@ async fn read(sensor: &'static str) -> Result<u16, &'static str> {
 }
 
 #[embassy_executor::task(pool_size = 2)]
-async fn sensor(name: &'static str, breaker: &'static CircuitBreaker<NoWindow, Print>) {
+async fn sensor(name: &'static str, breaker: &'static CircuitBreaker<Config, Print>) {
     let mut ok = 0;
     let mut failed = 0;
     while now() < 3.0 {

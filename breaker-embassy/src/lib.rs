@@ -6,14 +6,14 @@ mod limit;
 pub use breaker_core;
 pub use breaker_core::timer::{Fallback, NoLimit, OnTimeout, PolicyBuilder, Protected};
 pub use breaker_core::{
-    classify, listener, window, Config, ConfigBuilder, ConfigError, CountWindow, Duration, Error,
-    Instant, LimitReached, Listener, NoWindow, Outcome, Policy, Rejected, State, Stats, TimeWindow,
-    Transition,
+    classify, listener, window, Breaker, Config, ConfigBuilder, ConfigError, CountWindow, Duration,
+    Error, Handle, Instant, LimitReached, Listener, NoWindow, Outcome, Permit, Policy, Rejected,
+    State, Stats, TimeWindow, Transition,
 };
 pub use limit::Limit;
 
-use breaker_core::timer::{Runtime, Timer};
-use breaker_core::Clock;
+use breaker_core::timer::Timer;
+use breaker_core::{Clock, GlobalClock};
 
 /// embassy-time's clock and timer, as the breaker sees them. Zero-sized.
 ///
@@ -54,18 +54,17 @@ impl Timer for Embassy {
     }
 }
 
-impl Runtime for Embassy {
+impl GlobalClock for Embassy {
     const NEW: Self = Embassy;
 }
 
 /// A circuit breaker on embassy: built without naming a clock, in a `static`.
 ///
-/// See [`breaker_core::RuntimeBreaker`] for its methods; it dereferences to the core
-/// [`breaker_core::CircuitBreaker`] (`state`, `stats`, `try_acquire`, `open`, ...). With
+/// The core [`breaker_core::CircuitBreaker`] on this runtime's clock: `call`, `try_acquire` and
+/// `call_async` as in the core, plus `call_with` and `protect` for the timed features. With
 /// `K = &'static Config` the configuration stays in flash and only the breaker's atomics take
 /// RAM.
-pub type CircuitBreaker<W = NoWindow, L = (), K = Config<W>> =
-    breaker_core::RuntimeBreaker<Embassy, W, L, K>;
+pub type CircuitBreaker<K = Config, L = ()> = breaker_core::CircuitBreaker<Embassy, K, L>;
 
 #[cfg(test)]
 mod tests {

@@ -127,8 +127,7 @@ static TIMEOUT: Policy = match Policy::builder().timeout(Duration::from_millis(5
 
 #[test]
 fn timeouts_and_the_open_duration_run_on_the_mock_clock() {
-    static BREAKER: CircuitBreaker<breaker_embassy::NoWindow, (), &Config> =
-        CircuitBreaker::new(&CONFIG);
+    static BREAKER: CircuitBreaker<&Config> = CircuitBreaker::new(&CONFIG);
     run(vec![async {
         for _ in 0..2 {
             let hang = async {

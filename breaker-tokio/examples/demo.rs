@@ -10,7 +10,7 @@ use std::time::Instant as StdInstant;
 
 use breaker_tokio::listener::Listener;
 use breaker_tokio::{
-    CircuitBreaker, Config, Duration, Error, Limit, NoWindow, Policy, Rejected, Stats, Transition,
+    CircuitBreaker, Config, Duration, Error, Limit, Policy, Rejected, Stats, Transition,
 };
 
 /// How the simulated upstream behaves over time.
@@ -149,7 +149,7 @@ static CONFIG: Config = match Config::builder()
     Err(_) => panic!("invalid breaker configuration"),
 };
 
-static BREAKER: CircuitBreaker<NoWindow, Report, &Config> = CircuitBreaker::with_listener(
+static BREAKER: CircuitBreaker<&Config, Report> = CircuitBreaker::with_listener(
     &CONFIG,
     Report {
         admitted: AtomicUsize::new(0),
@@ -208,10 +208,12 @@ async fn main() -> Result<(), Box<dyn core::error::Error>> {
             TALLY.fallback.fetch_add(1, Ordering::Relaxed);
             Ok(format!("cached #{id}"))
         });
-    let get: &'static _ = Box::leak(Box::new(get));
 
     let clients: Vec<_> = (0..CLIENTS as u64)
         .map(|client| {
+            // A protected function is `Clone`: each task owns one (they share the breaker and
+            // the limit).
+            let get = get.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(REQUEST_EVERY * client as u32 / CLIENTS as u32).await;
                 let mut tick = tokio::time::interval(REQUEST_EVERY);
@@ -222,6 +224,7 @@ async fn main() -> Result<(), Box<dyn core::error::Error>> {
                     let id = client * 10_000 + n;
                     TALLY.calls.fetch_add(1, Ordering::Relaxed);
                     // Each request runs on its own task, so a slow one does not hold up the next.
+                    let get = get.clone();
                     tokio::spawn(async move {
                         match get.call(id).await {
                             Ok(reply) if reply.starts_with("cached") => {}

@@ -7,7 +7,7 @@ use core::time::Duration as StdDuration;
 use std::time::Instant as StdInstant;
 
 use breaker_tokio::listener::Listener;
-use breaker_tokio::{CircuitBreaker, Config, Duration, Error, NoWindow, Policy, Stats, Transition};
+use breaker_tokio::{CircuitBreaker, Config, Duration, Error, Policy, Stats, Transition};
 
 /// Prints every state change with the time since the program started.
 struct PrintChanges(StdInstant);
@@ -35,7 +35,7 @@ async fn main() -> Result<(), breaker_tokio::ConfigError> {
         .failure_threshold(3)
         .open_for(Duration::from_millis(300))
         .build()?;
-    let breaker: CircuitBreaker<NoWindow, PrintChanges> =
+    let breaker: CircuitBreaker<Config, PrintChanges> =
         CircuitBreaker::with_listener(config, PrintChanges(StdInstant::now()));
     let policy = Policy::builder()
         .timeout(Duration::from_millis(50))

@@ -7,14 +7,14 @@ use std::sync::OnceLock;
 pub use breaker_core;
 pub use breaker_core::timer::{Fallback, NoLimit, OnTimeout, PolicyBuilder, Protected};
 pub use breaker_core::{
-    classify, listener, window, Config, ConfigBuilder, ConfigError, CountWindow, Duration, Error,
-    Instant, LimitReached, Listener, NoWindow, Outcome, Policy, Rejected, State, Stats, TimeWindow,
-    Transition,
+    classify, listener, window, Breaker, Config, ConfigBuilder, ConfigError, CountWindow, Duration,
+    Error, Handle, Instant, LimitReached, Listener, NoWindow, Outcome, Permit, Policy, Rejected,
+    State, Stats, TimeWindow, Transition,
 };
 pub use limit::Limit;
 
-use breaker_core::timer::{Runtime, Timer};
-use breaker_core::Clock;
+use breaker_core::timer::Timer;
+use breaker_core::{Clock, GlobalClock};
 
 /// tokio's clock and timer, as the breaker sees them. Zero-sized.
 ///
@@ -57,14 +57,14 @@ impl Timer for Tokio {
     }
 }
 
-impl Runtime for Tokio {
+impl GlobalClock for Tokio {
     const NEW: Self = Tokio;
 }
 
 /// A circuit breaker on tokio: built without naming a clock, usable in a `static`.
 ///
-/// See [`breaker_core::RuntimeBreaker`] for its methods; it dereferences to the core
-/// [`breaker_core::CircuitBreaker`] (`state`, `stats`, `try_acquire`, `open`, ...).
+/// The core [`breaker_core::CircuitBreaker`] on this runtime's clock: `call`, `try_acquire` and
+/// `call_async` as in the core, plus `call_with` and `protect` for the timed features.
 ///
 /// # Examples
 ///
@@ -75,8 +75,7 @@ impl Runtime for Tokio {
 ///     Ok(config) => config,
 ///     Err(_) => panic!("invalid breaker configuration"),
 /// };
-/// static BREAKER: CircuitBreaker<breaker_tokio::NoWindow, (), &Config> = CircuitBreaker::new(&CONFIG);
+/// static BREAKER: CircuitBreaker<&Config> = CircuitBreaker::new(&CONFIG);
 /// assert_eq!(BREAKER.state(), State::Closed);
 /// ```
-pub type CircuitBreaker<W = NoWindow, L = (), K = Config<W>> =
-    breaker_core::RuntimeBreaker<Tokio, W, L, K>;
+pub type CircuitBreaker<K = Config, L = ()> = breaker_core::CircuitBreaker<Tokio, K, L>;

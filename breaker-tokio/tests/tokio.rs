@@ -26,17 +26,17 @@ async fn fail() -> Result<(), &'static str> {
 async fn paused_time_drives_the_open_duration() {
     let breaker = CircuitBreaker::new(config(2, Duration::from_secs(30)));
     for _ in 0..2 {
-        let _ = breaker.call(fail()).await;
+        let _ = breaker.call_async(fail()).await;
     }
     assert_eq!(breaker.state(), State::Open);
     tokio::time::advance(Duration::from_secs(29).to_core()).await;
-    let Err(Error::Rejected(r)) = breaker.call(async { Ok::<_, ()>(()) }).await else {
+    let Err(Error::Rejected(r)) = breaker.call_async(async { Ok::<_, ()>(()) }).await else {
         panic!("still open")
     };
     assert_eq!(r.retry_after, Some(Duration::from_secs(1)));
     tokio::time::advance(Duration::from_secs(1).to_core()).await;
     assert_eq!(breaker.state(), State::HalfOpen);
-    assert_eq!(breaker.call(async { Ok::<_, ()>(7) }).await, Ok(7));
+    assert_eq!(breaker.call_async(async { Ok::<_, ()>(7) }).await, Ok(7));
     assert_eq!(breaker.state(), State::Closed);
 }
 
@@ -72,19 +72,23 @@ async fn policy_calls_are_send_and_the_limit_holds_across_threads() {
         .build()
         .unwrap()
         .limit(limit.clone());
-    let policy: &'static _ = Box::leak(Box::new(policy));
+    let policy = Arc::new(policy);
     let in_flight = Arc::new(AtomicUsize::new(0));
     let peak = Arc::new(AtomicUsize::new(0));
     let tasks: Vec<_> = (0..24)
         .map(|_| {
-            let (in_flight, peak) = (in_flight.clone(), peak.clone());
-            let call = SHARED.call_with(policy, async move {
-                let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-                peak.fetch_max(now, Ordering::SeqCst);
-                tokio::time::sleep(core::time::Duration::from_millis(2)).await;
-                in_flight.fetch_sub(1, Ordering::SeqCst);
-                Ok::<_, ()>(())
-            });
+            let (in_flight, peak, policy) = (in_flight.clone(), peak.clone(), policy.clone());
+            let call = async move {
+                SHARED
+                    .call_with(&policy, async move {
+                        let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                        peak.fetch_max(now, Ordering::SeqCst);
+                        tokio::time::sleep(core::time::Duration::from_millis(2)).await;
+                        in_flight.fetch_sub(1, Ordering::SeqCst);
+                        Ok::<_, ()>(())
+                    })
+                    .await
+            };
             tokio::spawn(assert_send(call))
         })
         .collect();
@@ -113,7 +117,7 @@ async fn a_panicking_call_is_not_swallowed_and_frees_its_trial_slot() {
     assert!(err.is_panic());
     assert_eq!(BREAKER.machine().trials, 0);
     assert_eq!(BREAKER.state(), State::HalfOpen);
-    assert_eq!(BREAKER.call(async { Ok::<_, ()>(1) }).await, Ok(1));
+    assert_eq!(BREAKER.call_async(async { Ok::<_, ()>(1) }).await, Ok(1));
     assert_eq!(BREAKER.state(), State::Closed);
 }
 

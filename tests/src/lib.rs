@@ -20,8 +20,7 @@ use std::vec::Vec;
 use breaker_core::listener::Listener;
 use breaker_core::timer::{ConcurrencyLimit, Runtime, Timer};
 use breaker_core::{
-    Clock, Config, ConfigError, Duration, Instant, NoWindow, Rejected, RuntimeBreaker, State,
-    Stats, Transition,
+    Clock, Config, ConfigError, Duration, GlobalClock, Instant, Rejected, State, Stats, Transition,
 };
 
 pub mod scenarios;
@@ -45,16 +44,16 @@ pub trait Harness: 'static {
 }
 
 /// A breaker on `H`'s runtime, with listener `L`.
-pub type Breaker<H, L = ()> = RuntimeBreaker<<H as Harness>::Runtime, NoWindow, L>;
+pub type Breaker<H, L = ()> = breaker_core::CircuitBreaker<<H as Harness>::Runtime, Config, L>;
 
 /// The runtime's clock.
 pub fn now<H: Harness>() -> Instant {
-    <H::Runtime as Runtime>::NEW.now()
+    <H::Runtime as GlobalClock>::NEW.now()
 }
 
 /// Sleeps on the runtime's timer.
 pub async fn sleep<H: Harness>(d: Duration) {
-    <H::Runtime as Runtime>::NEW.sleep(d).await
+    <H::Runtime as GlobalClock>::NEW.sleep(d).await
 }
 
 /// `n` milliseconds.

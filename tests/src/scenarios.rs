@@ -48,18 +48,18 @@ fn about<H: Harness>(measured: Duration, expected: Duration, slack: Duration) {
 pub async fn trips_after_n_failures<H: Harness>() {
     let b = Breaker::<H>::new(config(3, ms(1_000)));
     for _ in 0..2 {
-        assert_eq!(b.call(fail()).await, Err(Error::Inner("down")));
+        assert_eq!(b.call_async(fail()).await, Err(Error::Inner("down")));
     }
-    assert_eq!(b.call(ok()).await, Ok(()));
+    assert_eq!(b.call_async(ok()).await, Ok(()));
     for _ in 0..2 {
-        assert_eq!(b.call(fail()).await, Err(Error::Inner("down")));
+        assert_eq!(b.call_async(fail()).await, Err(Error::Inner("down")));
         assert_eq!(b.state(), State::Closed);
     }
-    assert_eq!(b.call(fail()).await, Err(Error::Tripped("down")));
+    assert_eq!(b.call_async(fail()).await, Err(Error::Tripped("down")));
     assert_eq!(b.state(), State::Open);
     let ran = Cell::new(false);
     let r = b
-        .call(async {
+        .call_async(async {
             ran.set(true);
             Ok::<_, &str>(())
         })
@@ -72,11 +72,11 @@ pub async fn trips_after_n_failures<H: Harness>() {
 pub async fn rejects_while_open_with_the_time_left<H: Harness>() {
     let open = ms(200);
     let b = Breaker::<H>::new(config(1, open));
-    let _ = b.call(fail()).await;
+    let _ = b.call_async(fail()).await;
     let opened = b.stats().opened_at.expect("opened");
     sleep::<H>(ms(50)).await;
     let before = now::<H>();
-    let Err(Error::Rejected(r)) = b.call(ok()).await else {
+    let Err(Error::Rejected(r)) = b.call_async(ok()).await else {
         panic!("not rejected")
     };
     let after = now::<H>();
@@ -95,11 +95,11 @@ pub async fn rejects_while_open_with_the_time_left<H: Harness>() {
 /// a success closes it, a failure opens it again for another open duration.
 pub async fn half_opens_after_the_open_duration<H: Harness>() {
     let b = Breaker::<H>::new(config(1, ms(100)));
-    let _ = b.call(fail()).await;
+    let _ = b.call_async(fail()).await;
     sleep::<H>(ms(100)).await;
     assert_eq!(b.state(), State::HalfOpen);
     let trial = b
-        .call(async {
+        .call_async(async {
             let m = b.machine();
             Ok::<_, &str>((m.state, m.trials))
         })
@@ -107,9 +107,9 @@ pub async fn half_opens_after_the_open_duration<H: Harness>() {
     assert_eq!(trial, Ok((State::HalfOpen, 1)), "the call ran as a trial");
     assert_eq!(b.state(), State::Closed);
 
-    let _ = b.call(fail()).await;
+    let _ = b.call_async(fail()).await;
     sleep::<H>(ms(100)).await;
-    assert_eq!(b.call(fail()).await, Err(Error::Tripped("down")));
+    assert_eq!(b.call_async(fail()).await, Err(Error::Tripped("down")));
     assert_eq!(b.state(), State::Open);
     let left = b.retry_after().expect("open again");
     assert!(left <= ms(100));
@@ -128,20 +128,20 @@ pub async fn success_threshold_closes_after_enough_trials<H: Harness>() {
         .build()
         .expect("valid configuration");
     let b = Breaker::<H>::new(config);
-    let _ = b.call(fail()).await;
+    let _ = b.call_async(fail()).await;
     sleep::<H>(ms(100)).await;
     for _ in 0..2 {
-        assert_eq!(b.call(ok()).await, Ok(()));
+        assert_eq!(b.call_async(ok()).await, Ok(()));
         assert_eq!(b.state(), State::HalfOpen);
     }
-    assert_eq!(b.call(fail()).await, Err(Error::Tripped("down")));
+    assert_eq!(b.call_async(fail()).await, Err(Error::Tripped("down")));
     assert_eq!(b.state(), State::Open);
     sleep::<H>(ms(100)).await;
     for _ in 0..2 {
-        assert_eq!(b.call(ok()).await, Ok(()));
+        assert_eq!(b.call_async(ok()).await, Ok(()));
         assert_eq!(b.state(), State::HalfOpen);
     }
-    assert_eq!(b.call(ok()).await, Ok(()));
+    assert_eq!(b.call_async(ok()).await, Ok(()));
     assert_eq!(b.state(), State::Closed);
 }
 
@@ -155,12 +155,12 @@ pub async fn admits_exactly_the_permitted_trials_under_many_callers<H: Harness>(
         .build()
         .expect("valid configuration");
     let b = Breaker::<H>::new(config);
-    let _ = b.call(fail()).await;
+    let _ = b.call_async(fail()).await;
     sleep::<H>(ms(100)).await;
     let in_flight = InFlight::default();
     let callers: Vec<Task<'_, _>> = (0..50)
         .map(|_| {
-            let call = b.call(in_flight.run(async {
+            let call = b.call_async(in_flight.run(async {
                 sleep::<H>(ms(20)).await;
                 Ok::<_, &str>(())
             }));
@@ -186,16 +186,16 @@ pub async fn a_cancelled_call_gives_its_trial_slot_back<H: Harness>() {
         .timeout(ms(500))
         .build()
         .expect("valid policy");
-    let _ = b.call(fail()).await;
+    let _ = b.call_async(fail()).await;
     sleep::<H>(ms(100)).await;
     // Through the plain call, then through a policy call (a different future).
-    let lost = race(b.call(hang::<H>()), sleep::<H>(ms(10))).await;
+    let lost = race(b.call_async(hang::<H>()), sleep::<H>(ms(10))).await;
     assert!(matches!(lost, First::Right(())));
     assert_eq!((b.state(), b.machine().trials), (State::HalfOpen, 0));
     let lost = race(b.call_with(&policy, hang::<H>()), sleep::<H>(ms(10))).await;
     assert!(matches!(lost, First::Right(())));
     assert_eq!((b.state(), b.machine().trials), (State::HalfOpen, 0));
-    assert_eq!(b.call(ok()).await, Ok(()));
+    assert_eq!(b.call_async(ok()).await, Ok(()));
     assert_eq!(b.state(), State::Closed);
 }
 
@@ -270,7 +270,7 @@ pub async fn wait_mode_admits_waiters_after_reclosing_without_a_stampede<H: Harn
         .poll_interval(ms(20))
         .build()
         .expect("valid policy");
-    let _ = b.call(fail()).await;
+    let _ = b.call_async(fail()).await;
     let opened = b.stats().opened_at.expect("opened");
     let trials = InFlight::default();
     let admitted_at: core::cell::RefCell<Vec<Instant>> = Default::default();
@@ -437,10 +437,10 @@ pub async fn listeners_see_every_event_in_order<H: Harness>() {
     use State::{Closed, HalfOpen, Open};
     let b = Breaker::<H, Recorder>::with_listener(config(2, ms(100)), Recorder::default());
     let policy = Policy::builder().timeout(ms(10)).build().expect("valid");
-    let _ = b.call(ok()).await;
-    let _ = b.call(fail()).await;
+    let _ = b.call_async(ok()).await;
+    let _ = b.call_async(fail()).await;
     let _ = b.call_with(&policy, hang::<H>()).await;
-    let _ = b.call(ok()).await;
+    let _ = b.call_async(ok()).await;
     assert_eq!(
         b.listener().take(),
         [
@@ -455,8 +455,8 @@ pub async fn listeners_see_every_event_in_order<H: Harness>() {
         ]
     );
     sleep::<H>(ms(100)).await;
-    let _ = b.call(ok()).await;
-    let _ = race(b.call(hang::<H>()), sleep::<H>(ms(1))).await;
+    let _ = b.call_async(ok()).await;
+    let _ = race(b.call_async(hang::<H>()), sleep::<H>(ms(1))).await;
     assert_eq!(
         b.listener().take(),
         [
@@ -494,7 +494,7 @@ pub async fn a_panicking_call_is_not_swallowed_and_frees_its_trial_slot<H: Harne
         let mut call: Task<'_, _> = if through_policy {
             Box::pin(b.call_with(&policy, body))
         } else {
-            Box::pin(b.call(body))
+            Box::pin(b.call_async(body))
         };
         let outcome = core::future::poll_fn(|cx| {
             match catch_unwind(AssertUnwindSafe(|| call.as_mut().poll(cx))) {
@@ -510,7 +510,7 @@ pub async fn a_panicking_call_is_not_swallowed_and_frees_its_trial_slot<H: Harne
         // are dropped as the panic unwinds) already.
         drop(call);
         assert_eq!((b.state(), b.machine().trials), (State::HalfOpen, 0));
-        assert_eq!(b.call(ok()).await, Ok(()));
+        assert_eq!(b.call_async(ok()).await, Ok(()));
         assert_eq!(b.state(), State::Closed);
     }
 }

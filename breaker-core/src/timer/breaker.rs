@@ -6,13 +6,15 @@ use core::future::Future;
 
 use crate::breaker::CircuitBreaker;
 use crate::classify::{Classify, Errors};
+use crate::clock::Clock;
 use crate::config::AsConfig;
 use crate::error::Error;
 use crate::listener::Listener;
 use crate::seam::{Breaker, Handle};
 use crate::timer::run::{run, Ctx};
-use crate::clock::Clock;
-use crate::timer::{ConcurrencyLimit, Fallback, NoFallback, OnTimeout, Policy, ReturnTimeout, Timer};
+use crate::timer::{
+    ConcurrencyLimit, Fallback, NoFallback, OnTimeout, Policy, ReturnTimeout, Timer,
+};
 
 impl<R, K, L> CircuitBreaker<R, K, L>
 where
@@ -190,27 +192,25 @@ where
 }
 
 /// A call under a policy through `handle`, for [`Handle::call_with`].
-pub(crate) fn call_with<'a, H, S, F, T, E>(
+pub(crate) async fn call_with<H, S, F, T, E>(
     handle: H,
-    policy: &'a Policy<S>,
+    policy: &Policy<S>,
     future: F,
-) -> impl Future<Output = Result<T, Error<E>>> + use<'a, H, S, F, T, E>
+) -> Result<T, Error<E>>
 where
-    H: Handle + 'a,
+    H: Handle,
     <H::Breaker as Breaker>::Clock: Timer,
     S: ConcurrencyLimit,
     F: Future<Output = Result<T, E>>,
     E: fmt::Debug,
 {
-    async move {
-        let timer = handle.breaker().clock();
-        let ctx = Ctx {
-            handle: handle.clone(),
-            timer,
-            policy,
-            fallback: &NoFallback,
-            on_timeout: &ReturnTimeout,
-        };
-        run(ctx, future, |future| future, Errors).await
-    }
+    let timer = handle.breaker().clock();
+    let ctx = Ctx {
+        handle: handle.clone(),
+        timer,
+        policy,
+        fallback: &NoFallback,
+        on_timeout: &ReturnTimeout,
+    };
+    run(ctx, future, |future| future, Errors).await
 }

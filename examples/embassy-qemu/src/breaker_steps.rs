@@ -4,7 +4,7 @@
 
 use portable_atomic::{AtomicU32, Ordering};
 
-use breaker_embassy::{CircuitBreaker, Config, Duration, Error, NoWindow, Policy, State};
+use breaker_embassy::{CircuitBreaker, Config, Duration, Error, Policy, State};
 use cortex_m_semihosting::hprintln;
 use embassy_time::{Instant, Timer};
 
@@ -21,7 +21,7 @@ static CONFIG: Config = match Config::builder()
     Err(_) => panic!("invalid breaker configuration"),
 };
 
-static BREAKER: CircuitBreaker<NoWindow, (), &'static Config> = CircuitBreaker::new(&CONFIG);
+static BREAKER: CircuitBreaker<&'static Config> = CircuitBreaker::new(&CONFIG);
 
 /// A call that runs past 30 ms is dropped and counts as a failure.
 static TIMEOUT: Policy = match Policy::builder().timeout(Duration::from_millis(30)).build() {
@@ -90,7 +90,7 @@ fn expect_state(want: State) -> Result<(), &'static str> {
 async fn trip() -> Result<(), &'static str> {
     set(Mode::Failing);
     for n in 1..=3 {
-        let r = BREAKER.call(read_sensor()).await;
+        let r = BREAKER.call_async(read_sensor()).await;
         hprintln!("breaker: failing read {}: {:?}", n, r);
         match (n, r) {
             (1 | 2, Err(Error::Inner(_))) | (3, Err(Error::Tripped(_))) => {}
@@ -108,14 +108,14 @@ pub(crate) async fn breaker_steps() -> Result<(), &'static str> {
     );
     set(Mode::Healthy);
     for _ in 0..2 {
-        check(BREAKER.call(read_sensor()).await.is_ok(), "a healthy read failed")?;
+        check(BREAKER.call_async(read_sensor()).await.is_ok(), "a healthy read failed")?;
     }
     expect_state(State::Closed)?;
 
     // Trip, then rejected without touching the peripheral, told when to come back.
     trip().await?;
     let before = READS.load(Ordering::Relaxed);
-    let retry_after = match BREAKER.call(read_sensor()).await {
+    let retry_after = match BREAKER.call_async(read_sensor()).await {
         Err(Error::Rejected(r)) => {
             hprintln!("breaker: rejected: {}", r);
             r.retry_after.ok_or("a rejection without retry_after")?
@@ -127,7 +127,7 @@ pub(crate) async fn breaker_steps() -> Result<(), &'static str> {
 
     // After the open duration: one trial, which fails and re-opens the breaker.
     Timer::after_micros(retry_after.as_micros()).await;
-    let r = BREAKER.call(read_sensor()).await;
+    let r = BREAKER.call_async(read_sensor()).await;
     hprintln!("breaker: trial while still failing: {:?}", r);
     check(matches!(r, Err(Error::Tripped(_))), "the failed trial did not re-open the breaker")?;
     check(READS.load(Ordering::Relaxed) == before + 1, "not exactly one trial reached the peripheral")?;
@@ -136,7 +136,7 @@ pub(crate) async fn breaker_steps() -> Result<(), &'static str> {
     // The peripheral recovers: the next trial closes the breaker.
     set(Mode::Healthy);
     Timer::after_micros(OPEN_FOR.as_micros()).await;
-    let r = BREAKER.call(read_sensor()).await;
+    let r = BREAKER.call_async(read_sensor()).await;
     hprintln!("breaker: trial after recovery: {:?}", r);
     check(r == Ok(421), "the recovery trial failed")?;
     expect_state(State::Closed)?;
@@ -151,7 +151,7 @@ pub(crate) async fn breaker_steps() -> Result<(), &'static str> {
     check((30..200).contains(&took), "the timeout fired at the wrong time")?;
     check(BREAKER.stats().consecutive_failures == 1, "the timeout did not count as a failure")?;
     set(Mode::Healthy);
-    check(BREAKER.call(read_sensor()).await.is_ok(), "a healthy read failed")?;
+    check(BREAKER.call_async(read_sensor()).await.is_ok(), "a healthy read failed")?;
     check(BREAKER.stats().consecutive_failures == 0, "a success did not reset the failures")?;
 
     // Wait mode: trip again; a waiting caller is admitted as the trial once the breaker may

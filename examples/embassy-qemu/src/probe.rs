@@ -21,11 +21,11 @@ async fn read(fail: bool) -> Result<u16, ()> {
 
 #[cfg(feature = "probe-breaker")]
 async fn read(fail: bool) -> Result<u16, ()> {
-    use breaker_embassy::{CircuitBreaker, Config, NoWindow};
+    use breaker_embassy::{CircuitBreaker, Config};
 
     static CONFIG: Config = Config::default_config();
-    static BREAKER: CircuitBreaker<NoWindow, (), &'static Config> = CircuitBreaker::new(&CONFIG);
-    BREAKER.call(sensor(fail)).await.map_err(|_| ())
+    static BREAKER: CircuitBreaker<&'static Config> = CircuitBreaker::new(&CONFIG);
+    BREAKER.call_async(sensor(fail)).await.map_err(|_| ())
 }
 
 pub(crate) async fn probe_step() -> Result<(), &'static str> {
