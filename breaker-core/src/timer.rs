@@ -6,7 +6,7 @@
 //! - [`Runtime`]: a zero-sized type that is both the breaker's [`Clock`] and its [`Timer`], so
 //!   that [`RuntimeBreaker::new`] needs no clock argument and stays `const` (a `static` breaker).
 //! - [`ConcurrencyLimit`]: a semaphore, implemented by each adapter with its runtime's own
-//!   (`tokio::sync::Semaphore`, `async_lock::Semaphore`, `embassy_sync`'s `FairSemaphore`).
+//!   (`tokio::sync::Semaphore`, `async_lock::Semaphore`, a fair queue on `embassy_sync`'s blocking mutex).
 //!
 //! What a call does beyond admission is a [`Policy`], validated once when it is built:
 //!

@@ -10,7 +10,7 @@ pub use breaker_core::{
     Instant, LimitReached, Listener, NoWindow, Outcome, Policy, Rejected, State, Stats, TimeWindow,
     Transition,
 };
-pub use limit::Limit;
+pub use limit::{Limit, LimitPermit};
 
 use breaker_core::timer::{Runtime, Timer};
 use breaker_core::Clock;

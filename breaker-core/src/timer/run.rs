@@ -2,8 +2,9 @@
 //! its timeout, or the fallback.
 //!
 //! This is an `async fn` rather than a hand-written future: the runtimes' semaphores return
-//! futures that cannot be named (`tokio::sync::Semaphore::acquire` and `embassy-sync`'s
-//! `Semaphore::acquire` are `async fn`s), so a future holding one cannot be a named type either.
+//! futures that cannot be named (`tokio::sync::Semaphore::acquire` is an `async fn`, and
+//! `ConcurrencyLimit::acquire` returns an `impl Future`), so a future holding one cannot be a
+//! named type either.
 //! It allocates nothing and needs no `std`; the timer's and the semaphore's futures are the named
 //! parts it awaits.
 
