@@ -29,7 +29,7 @@ fn a_long_paused_test_does_not_freeze_the_clock_of_later_runtimes() {
     };
     // "Test A": simulates a three-day outage, then touches a breaker.
     rt().block_on(async {
-        tokio::time::advance(std::time::Duration::from_secs(3 * 86_400)).await;
+        tokio::time::advance(core::time::Duration::from_secs(3 * 86_400)).await;
         let b = CircuitBreaker::new(config());
         let _ = b.call(async { Err::<(), _>("down") }).await;
     });
@@ -38,7 +38,7 @@ fn a_long_paused_test_does_not_freeze_the_clock_of_later_runtimes() {
         let b = CircuitBreaker::new(config());
         let _ = b.call(async { Err::<(), _>("down") }).await;
         assert_eq!(b.state(), State::Open);
-        tokio::time::advance(std::time::Duration::from_secs(60)).await;
+        tokio::time::advance(core::time::Duration::from_secs(60)).await;
         println!("60 s after opening for 100 ms: {:?}", b.stats());
         let after_open = b.state();
         // Wait mode bounds its wait with the breaker's clock: with the clock standing still, a
@@ -48,7 +48,7 @@ fn a_long_paused_test_does_not_freeze_the_clock_of_later_runtimes() {
             .build()
             .unwrap();
         let waited = tokio::time::timeout(
-            std::time::Duration::from_secs(3_600),
+            core::time::Duration::from_secs(3_600),
             b.call_with(&policy, async { Ok::<_, ()>(()) }),
         )
         .await;
