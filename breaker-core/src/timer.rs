@@ -6,7 +6,7 @@
 //! - [`Runtime`]: a zero-sized type that is both the breaker's [`Clock`] and its [`Timer`], so
 //!   that [`RuntimeBreaker::new`] needs no clock argument and stays `const` (a `static` breaker).
 //! - [`ConcurrencyLimit`]: a semaphore, implemented by each adapter with its runtime's own
-//!   (`tokio::sync::Semaphore`, `async_lock::Semaphore`, `embassy_sync`'s `FairSemaphore`).
+//!   (`tokio::sync::Semaphore`, `async_lock::Semaphore`, a fair queue on `embassy_sync`'s blocking mutex).
 //!
 //! What a call does beyond admission is a [`Policy`], validated once when it is built:
 //!
@@ -15,9 +15,10 @@
 //!   the on-timeout handler of a [`Protected`] function returns.
 //! - **Wait mode** (escudeiro's freezing breaker): instead of being rejected while the breaker is
 //!   open, the caller waits until it is admitted or a maximum wait has passed. Waiters sleep until
-//!   the open duration ends, then are admitted through the half-open trial limit like anyone else;
+//!   the open duration ends plus a random part of the poll interval (so they do not all wake at
+//!   the same instant), then are admitted through the half-open trial limit like anyone else;
 //!   the others poll at a jittered interval, so a re-closed breaker is not hit by all of them at
-//!   the same instant.
+//!   the same instant. The random source is the policy's ([`PolicyBuilder::random`]).
 //! - **Concurrency limit** (kompoz's `limited`): at most N calls in flight; a call finding it full
 //!   is refused with [`Error::LimitReached`], or waits for a slot up to a maximum wait. One limit
 //!   can be shared by several breakers and functions.
@@ -26,8 +27,12 @@
 //!
 //! The order is: breaker admission (waiting if the policy says so), then a slot of the
 //! concurrency limit, then the call under its timeout. A caller waiting for the breaker to admit
-//! it holds no slot of the limit; a caller waiting for a slot holds its permit (in half-open, its
-//! trial slot), which it gives back if it gets no slot.
+//! it holds no slot of the limit, and a caller waiting for a slot holds no permit: finding the
+//! limit full, it gives its permit back (listeners see it cancelled; in half-open, its trial
+//! slot is free again), queues, and once it has a slot asks the breaker again without waiting.
+//! So a queue for the limit never holds a half-open trial, which the breaker would give up as a
+//! failure after its half-open maximum wait: local saturation never counts as an upstream
+//! failure.
 //!
 //! A call without a policy ([`RuntimeBreaker::call`]) is the core's [`crate::Call`] future
 //! unchanged: the timer costs nothing unless it is used.

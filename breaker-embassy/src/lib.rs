@@ -10,7 +10,7 @@ pub use breaker_core::{
     Error, Handle, Instant, LimitReached, Listener, NoWindow, Outcome, Permit, Policy, Rejected,
     State, Stats, TimeWindow, Transition,
 };
-pub use limit::Limit;
+pub use limit::{Limit, LimitPermit};
 
 use breaker_core::timer::Timer;
 use breaker_core::{Clock, GlobalClock};

@@ -20,17 +20,25 @@ use breaker_core::{Clock, GlobalClock};
 ///
 /// The clock reads `tokio::time::Instant`, so a runtime with paused time (`#[tokio::test(start_paused =
 /// true)]`, `tokio::time::advance`) drives open durations, timeouts and waits alike. Instants are
-/// counted from a process-wide epoch taken (a day early, so that every runtime's clock is past it)
-/// the first time the clock is read.
+/// counted from a process-wide epoch: a day of real time before the clock was first read.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Tokio;
 
 fn epoch() -> tokio::time::Instant {
     static EPOCH: OnceLock<tokio::time::Instant> = OnceLock::new();
     *EPOCH.get_or_init(|| {
-        // A paused runtime's clock starts at the real time it was built, which may be before
-        // the first reading: start the epoch early enough that no runtime's clock is before it.
-        let now = tokio::time::Instant::now();
+        // Real time, not `tokio::time::Instant::now()`: in a paused runtime that reads the time
+        // the runtime was built plus everything `advance` added, which may be days ahead of real
+        // time; an epoch taken there would be above the clock of every runtime built later, whose
+        // reading would saturate to 0 and stand still (issue 8).
+        //
+        // Why real time is below every runtime's clock: an unpaused runtime reads real time; a
+        // paused one starts at the real time it was built and only moves forward. So every
+        // runtime built after this moment, or up to a day before it, reads at or after the
+        // epoch. (Only a paused runtime built more than a day before the breaker clock is first
+        // read, and not advanced since, would read before it: its clock would read 0 until
+        // advanced past the epoch.)
+        let now = tokio::time::Instant::from_std(std::time::Instant::now());
         [86_400, 3_600, 60, 1]
             .into_iter()
             .find_map(|secs| now.checked_sub(core::time::Duration::from_secs(secs)))

@@ -2,6 +2,7 @@
 
 use core::fmt;
 
+use crate::backoff::Random;
 use crate::clock::{Duration, MAX_DURATION_MICROS};
 use crate::config::ConfigError;
 use crate::timer::{ConcurrencyLimit, NoLimit};
@@ -44,6 +45,8 @@ pub struct Policy<S = NoLimit> {
     pub(crate) poll: Duration,
     pub(crate) limit: Option<S>,
     pub(crate) limit_wait: Option<Duration>,
+    /// The random source of the wait mode's jitter; `None`: one shared by the process.
+    pub(crate) random: Option<&'static dyn Random>,
 }
 
 impl Policy<NoLimit> {
@@ -54,6 +57,7 @@ impl Policy<NoLimit> {
         poll: DEFAULT_POLL,
         limit: None,
         limit_wait: None,
+        random: None,
     };
 
     /// A builder for a policy that starts as [`Policy::NONE`].
@@ -84,7 +88,9 @@ impl<S> Policy<S> {
     }
 
     /// The base interval at which a waiting caller looks again when it cannot know when it will
-    /// be admitted (each wait adds a random part of up to the same again).
+    /// be admitted (each wait adds a random part of up to the same again); also the most a
+    /// waiter wakes after the end of the open duration (a random part of it, so that waiters
+    /// spread out).
     pub const fn poll_interval(&self) -> Duration {
         self.poll
     }
@@ -108,6 +114,7 @@ impl<S: ConcurrencyLimit> fmt::Debug for Policy<S> {
             .field("poll", &self.poll)
             .field("limit", &self.limit.as_ref().map(|l| l.name()))
             .field("limit_wait", &self.limit_wait)
+            .field("random", &self.random.map(|_| "dyn Random"))
             .finish()
     }
 }
@@ -172,7 +179,8 @@ impl PolicyBuilder {
 
     /// The base interval at which a waiting caller looks again when it cannot know when it will
     /// be admitted (default 10 ms); each wait adds a random part of up to the same again, so that
-    /// waiters spread out.
+    /// waiters spread out. Waiters for the end of an open duration wake a random part of it
+    /// after the end, for the same reason.
     ///
     /// Refused by `build` when zero or longer than the clock can hold.
     pub const fn poll_interval(mut self, interval: Duration) -> Self {
@@ -193,6 +201,14 @@ impl PolicyBuilder {
             Ok(d) => self.policy.limit_wait = Some(d),
             Err(e) => self = self.fail(e),
         }
+        self
+    }
+
+    /// The random source of the wait mode's jitter (default: one shared by the process, with a
+    /// fixed seed). A simulation gives each policy a seeded source of its own, so that a run
+    /// is repeated exactly; any [`Random`] works, as for [`crate::ConfigBuilder::jitter`].
+    pub const fn random(mut self, random: &'static dyn Random) -> Self {
+        self.policy.random = Some(random);
         self
     }
 
@@ -223,6 +239,7 @@ impl Policy<NoLimit> {
             poll: self.poll,
             limit: Some(limit),
             limit_wait: self.limit_wait,
+            random: self.random,
         }
     }
 }

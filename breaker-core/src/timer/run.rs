@@ -2,8 +2,9 @@
 //! its timeout, or the fallback.
 //!
 //! This is an `async fn` rather than a hand-written future: the runtimes' semaphores return
-//! futures that cannot be named (`tokio::sync::Semaphore::acquire` and `embassy-sync`'s
-//! `Semaphore::acquire` are `async fn`s), so a future holding one cannot be a named type either.
+//! futures that cannot be named (`tokio::sync::Semaphore::acquire` is an `async fn`, and
+//! `ConcurrencyLimit::acquire` returns an `impl Future`), so a future holding one cannot be a
+//! named type either.
 //! It allocates nothing and needs no `std`; the timer's and the semaphore's futures are the named
 //! parts it awaits.
 
@@ -16,15 +17,16 @@ use pin_project_lite::pin_project;
 
 use crate::backoff::{Random, XorShift32};
 use crate::classify::Classify;
-use crate::clock::{Clock, Duration};
+use crate::clock::{Clock, Duration, Instant};
 use crate::error::{Error, LimitReached, Rejected};
 use crate::machine::State;
 use crate::permit::Permit;
 use crate::seam::{Breaker, Handle, WaitHint};
 use crate::timer::{ConcurrencyLimit, Fallback, OnTimeout, Policy, Timer};
 
-/// Jitter for waiting callers: shared, lock-free, and good enough to spread wake-ups.
-static JITTER: XorShift32 = XorShift32::new(0x2545_F491);
+/// Jitter for waiting callers whose policy brings no random source: shared, lock-free, and good
+/// enough to spread wake-ups.
+pub(crate) static JITTER: XorShift32 = XorShift32::new(0x2545_F491);
 
 /// The shortest nap of a waiting caller: a runtime whose time stands still unless every task
 /// sleeps (tokio's paused clock) must see the waiter sleep, never spin.
@@ -65,19 +67,39 @@ impl<A: Future, B: Future> Future for Race<A, B> {
     }
 }
 
+/// A random part of up to `poll`.
+fn jitter(poll: Duration, random: &dyn Random) -> Duration {
+    let extra = (poll.as_micros() as u128 * random.next_u32() as u128) >> 32;
+    Duration::from_micros(extra as u64)
+}
+
 /// `poll` plus a random part of up to `poll`.
-fn jittered(poll: Duration) -> Duration {
-    let extra = (poll.as_micros() as u128 * JITTER.next_u32() as u128) >> 32;
-    poll + Duration::from_micros(extra as u64)
+fn jittered(poll: Duration, random: &dyn Random) -> Duration {
+    poll + jitter(poll, random)
+}
+
+/// A nap to the end of the open duration, `until_deadline` from now, plus a random part of up
+/// to `poll`: waiters that all saw the breaker open do not all ask for the trial slots at the
+/// same instant (a thundering herd on a recovering upstream, and on the breaker's state word),
+/// and none of them asks later than `poll` after the deadline.
+fn past_deadline(until_deadline: Duration, poll: Duration, random: &dyn Random) -> Duration {
+    until_deadline + jitter(poll, random)
 }
 
 /// How long a waiter should sleep before asking again, judged from the stored state without
 /// asking for a permit (which would count a rejection): `None` to ask now.
-fn peek<B: Breaker + ?Sized>(b: &B, now: crate::Instant, poll: Duration) -> Option<Duration> {
+fn peek<B: Breaker + ?Sized>(
+    b: &B,
+    now: Instant,
+    poll: Duration,
+    random: &dyn Random,
+) -> Option<Duration> {
     match b.wait_hint(now) {
         WaitHint::AskNow => None,
-        WaitHint::Sleep(d) => Some(d),
-        WaitHint::Poll => Some(jittered(poll)),
+        // The open duration is known: sleep until it ends (and a little more), then compete for
+        // a trial slot.
+        WaitHint::Sleep(left) => Some(past_deadline(left, poll, random)),
+        WaitHint::Poll => Some(jittered(poll, random)),
     }
 }
 
@@ -85,11 +107,32 @@ fn peek<B: Breaker + ?Sized>(b: &B, now: crate::Instant, poll: Duration) -> Opti
 ///
 /// Waiters do not ask for a permit while the breaker is visibly open or its trial slots are all
 /// taken, so a long wait counts one rejection (at the end), not one per look.
+#[cfg(test)]
 pub(crate) async fn wait_for_permit<H, T>(
     handle: H,
     timer: &T,
     max_wait: Duration,
     poll: Duration,
+    random: &dyn Random,
+) -> Result<Permit<H>, Rejected>
+where
+    H: Handle,
+    T: Timer,
+{
+    wait_until(handle, timer, max_wait, &mut None, poll, random).await
+}
+
+/// [`wait_for_permit`], with the end of the wait kept in `deadline`: set from `max_wait` the
+/// first time the clock is read, and kept for later waits of the same call (a call that gave its
+/// permit back to queue for a slot of its limit waits for the breaker again within the same
+/// maximum).
+async fn wait_until<H, T>(
+    handle: H,
+    timer: &T,
+    max_wait: Duration,
+    deadline: &mut Option<Instant>,
+    poll: Duration,
+    random: &dyn Random,
 ) -> Result<Permit<H>, Rejected>
 where
     H: Handle,
@@ -106,22 +149,26 @@ where
     let deadline = if max_wait == Duration::MAX {
         None
     } else {
-        Some(clock.now() + max_wait)
+        Some(*deadline.get_or_insert_with(|| clock.now() + max_wait))
     };
     loop {
         let b = handle.breaker();
         let now = b.clock().now();
         let left = deadline.map(|d| d - now);
         let expired = left == Some(Duration::ZERO);
-        let wait = if expired { None } else { peek(b, now, poll) };
+        let wait = if expired {
+            None
+        } else {
+            peek(b, now, poll, random)
+        };
         let nap = match wait {
             Some(nap) => nap,
             None => match handle.clone().try_acquire() {
                 Ok(permit) => return Ok(permit),
                 Err(rejected) if expired => return Err(rejected),
                 Err(rejected) => match (rejected.state, rejected.retry_after) {
-                    (State::Open, Some(d)) => d,
-                    _ => jittered(poll),
+                    (State::Open, Some(d)) => past_deadline(d, poll, random),
+                    _ => jittered(poll, random),
                 },
             },
         };
@@ -133,32 +180,33 @@ where
     }
 }
 
-/// A slot of `limit`, waiting up to `max_wait` if the policy allows.
-async fn acquire_slot<'l, S, T>(
+/// A slot of `limit`, waiting `left` at most; a limit that stays full reports having waited
+/// `max` (the policy's limit wait, of which `left` is what remains).
+async fn queue_for_slot<'l, S, T>(
     limit: &'l S,
     timer: &T,
-    max_wait: Option<Duration>,
+    left: Duration,
+    max: Duration,
 ) -> Result<S::Permit<'l>, LimitReached>
 where
     S: ConcurrencyLimit,
     T: Timer,
 {
-    if let Some(slot) = limit.try_acquire() {
-        return Ok(slot);
-    }
     let full = |waited| LimitReached {
         name: limit.name(),
         waited,
     };
-    match max_wait {
-        None => Err(full(Duration::ZERO)),
+    if left == Duration::MAX {
         // `None` from the semaphore: it refused the waiter (closed, or its wait queue is full).
-        Some(Duration::MAX) => limit.acquire().await.ok_or(full(Duration::ZERO)),
-        Some(max) => match race(limit.acquire(), timer.sleep(max)).await {
-            Either::Left(Some(slot)) => Ok(slot),
-            Either::Left(None) => Err(full(Duration::ZERO)),
-            Either::Right(()) => Err(full(max)),
-        },
+        return limit.acquire().await.ok_or(full(Duration::ZERO));
+    }
+    if left == Duration::ZERO {
+        return Err(full(max));
+    }
+    match race(limit.acquire(), timer.sleep(left)).await {
+        Either::Left(Some(slot)) => Ok(slot),
+        Either::Left(None) => Err(full(Duration::ZERO)),
+        Either::Right(()) => Err(full(max)),
     }
 }
 
@@ -171,7 +219,7 @@ impl fmt::Debug for TimedOut {
     }
 }
 
-/// Everything a call under a policy uses.
+/// Everything a call under a policy borrows.
 pub(crate) struct Ctx<'a, H, T, S, FB, OT> {
     pub(crate) handle: H,
     pub(crate) timer: &'a T,
@@ -182,11 +230,19 @@ pub(crate) struct Ctx<'a, H, T, S, FB, OT> {
 
 /// One call under a policy. `f` builds the call's future from `args` once it is admitted; a
 /// refused call hands `args` to the fallback instead.
+///
+/// The order: admission by the breaker (waiting in wait mode), holding no slot of the limit;
+/// then a slot, if one is free. A call that finds the limit full gives its permit back before it
+/// queues: a permit held in a queue would be a half-open trial that does not run, given up as a
+/// failure once it outlives the half-open maximum wait, when all that happened was local
+/// saturation. Once it has a slot, it asks the breaker again without waiting (a wait would hold
+/// the slot); refused, it lets the slot go and, in wait mode, starts over within the same
+/// maximum waits.
 pub(crate) async fn run<'a, H, T, S, FB, OT, A, F, Fut, U, E, P>(
     ctx: Ctx<'a, H, T, S, FB, OT>,
     args: A,
     f: F,
-    mut classify: P,
+    classify: P,
 ) -> Result<U, Error<E>>
 where
     H: Handle,
@@ -200,53 +256,103 @@ where
     P: Classify<U, E>,
 {
     let policy = ctx.policy;
-    let admitted = match policy.wait {
-        None => ctx.handle.try_acquire(),
-        Some(max) => wait_for_permit(ctx.handle, ctx.timer, max, policy.poll).await,
-    };
-    let refused = match admitted {
-        Ok(permit) => {
-            let slot = match &policy.limit {
-                None => Ok(None),
-                Some(limit) => acquire_slot(limit, ctx.timer, policy.limit_wait)
-                    .await
-                    .map(Some),
-            };
-            match slot {
-                Ok(slot) => {
-                    let call = f(args);
-                    let result = match policy.timeout {
-                        None => call.await,
-                        Some(after) => {
-                            let raced = race(call, ctx.timer.sleep(after)).await;
-                            match raced {
-                                Either::Left(result) => result,
-                                Either::Right(()) => {
-                                    // The call's future is gone (dropped with the race); free
-                                    // its slot, then count the timeout as a failure.
-                                    drop(slot);
-                                    permit.failure_with(&TimedOut(after));
-                                    return ctx.on_timeout.on_timeout(after);
-                                }
-                            }
-                        }
-                    };
-                    let outcome = permit.conclude(result, &mut classify);
-                    drop(slot);
-                    return outcome;
-                }
-                // The call will not run: dropping the permit reports it as cancelled, which gives
-                // a half-open trial slot back.
-                Err(full) => {
-                    drop(permit);
-                    Error::LimitReached(full)
-                }
+    let random = policy.random.unwrap_or(&JITTER);
+    // The ends of the two waits, set when each wait first reads the clock.
+    let mut admission_deadline = None;
+    let mut slot_deadline: Option<Instant> = None;
+    let refused = loop {
+        let admitted = match policy.wait {
+            None => ctx.handle.clone().try_acquire(),
+            Some(max) => {
+                wait_until(
+                    ctx.handle.clone(),
+                    ctx.timer,
+                    max,
+                    &mut admission_deadline,
+                    policy.poll,
+                    random,
+                )
+                .await
             }
+        };
+        let permit = match admitted {
+            Ok(permit) => permit,
+            Err(rejected) => break Error::Rejected(rejected),
+        };
+        let Some(limit) = &policy.limit else {
+            return admitted_call(&ctx, permit, None::<()>, args, f, classify).await;
+        };
+        if let Some(slot) = limit.try_acquire() {
+            return admitted_call(&ctx, permit, Some(slot), args, f, classify).await;
         }
-        Err(rejected) => Error::Rejected(rejected),
+        // The limit is full. Dropping the permit reports it as cancelled, which gives a
+        // half-open trial slot back and counts no failure.
+        drop(permit);
+        let Some(max) = policy.limit_wait else {
+            break Error::LimitReached(LimitReached {
+                name: limit.name(),
+                waited: Duration::ZERO,
+            });
+        };
+        let left = if max == Duration::MAX {
+            Duration::MAX
+        } else {
+            let clock = ctx.handle.breaker().clock();
+            let now = clock.now();
+            *slot_deadline.get_or_insert(now + max) - now
+        };
+        let slot = match queue_for_slot(limit, ctx.timer, left, max).await {
+            Ok(slot) => slot,
+            Err(full) => break Error::LimitReached(full),
+        };
+        match ctx.handle.clone().try_acquire() {
+            Ok(permit) => return admitted_call(&ctx, permit, Some(slot), args, f, classify).await,
+            // Not admitted any more: without a wait mode, refused; in wait mode, wait for the
+            // breaker again holding no slot (its deadline ends the loop).
+            Err(rejected) if policy.wait.is_none() => break Error::Rejected(rejected),
+            Err(_) => drop(slot),
+        }
     };
     match ctx.fallback.fallback(args) {
         Some(fallback) => fallback.await.map_err(Error::Inner),
         None => Err(refused),
     }
+}
+
+/// The call itself, admitted and holding its slot (if the policy has a limit), under the
+/// policy's timeout.
+async fn admitted_call<'a, H, T, S, FB, OT, A, F, Fut, U, E, P, G>(
+    ctx: &Ctx<'a, H, T, S, FB, OT>,
+    permit: Permit<H>,
+    slot: Option<G>,
+    args: A,
+    f: F,
+    mut classify: P,
+) -> Result<U, Error<E>>
+where
+    H: Handle,
+    T: Timer,
+    OT: OnTimeout<U, E>,
+    F: FnOnce(A) -> Fut,
+    Fut: Future<Output = Result<U, E>>,
+    E: fmt::Debug,
+    P: Classify<U, E>,
+{
+    let call = f(args);
+    let result = match ctx.policy.timeout {
+        None => call.await,
+        Some(after) => match race(call, ctx.timer.sleep(after)).await {
+            Either::Left(result) => result,
+            Either::Right(()) => {
+                // The call's future is gone (dropped with the race); free its slot, then count
+                // the timeout as a failure.
+                drop(slot);
+                permit.failure_with(&TimedOut(after));
+                return ctx.on_timeout.on_timeout(after);
+            }
+        },
+    };
+    let outcome = permit.conclude(result, &mut classify);
+    drop(slot);
+    outcome
 }

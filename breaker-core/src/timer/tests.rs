@@ -1,19 +1,21 @@
 //! The timed features over a manual clock: a timer that completes when the clock passes its
 //! deadline, and a driver that advances the clock one millisecond whenever nothing is ready.
 
-use core::cell::Cell;
+use core::cell::{Cell, RefCell};
 use core::future::Future;
 use core::pin::{pin, Pin};
 use core::task::{Context, Poll, Waker};
 use std::sync::Arc;
 use std::task::Wake;
 
-use super::run::{run, wait_for_permit, Ctx};
+use super::run::{run, wait_for_permit, Ctx, JITTER};
 use super::*;
 use crate::classify::{expected, Errors};
 use crate::error::Rejected;
 use crate::machine::{Outcome, State};
-use crate::{CircuitBreaker, Clock, Config, Instant, LimitReached, ManualClock};
+use crate::{
+    CircuitBreaker, Clock, Config, Instant, LimitReached, ManualClock, Random, XorShift32,
+};
 
 struct ManualTimer<'c>(&'c ManualClock);
 
@@ -155,9 +157,17 @@ fn a_waiter_is_admitted_when_the_open_duration_ends() {
     let b = CircuitBreaker::with_clock(&clock, config(1));
     let _ = b.call(|| Err::<(), _>("down"));
     clock.advance(ms(30));
-    let permit = drive(&clock, wait_for_permit(&b, &timer, ms(500), ms(10))).unwrap();
+    let permit = drive(
+        &clock,
+        wait_for_permit(&b, &timer, ms(500), ms(10), &JITTER),
+    )
+    .unwrap();
     assert!(permit.is_trial());
-    assert_eq!(clock.now().as_micros(), 100_000, "woke exactly at the end");
+    let t = clock.now().as_micros();
+    assert!(
+        (100_000..=110_000).contains(&t),
+        "woke at {t}, within a poll interval of the end"
+    );
     permit.success();
     assert_eq!(b.state(), State::Closed);
     assert_eq!(b.stats().rejected, 0, "waiting counted no rejection");
@@ -169,7 +179,8 @@ fn a_waiter_gives_up_after_its_maximum_wait_with_one_rejection() {
     let timer = ManualTimer(&clock);
     let b = CircuitBreaker::with_clock(&clock, config(1));
     b.force_open();
-    let r: Rejected = drive(&clock, wait_for_permit(&b, &timer, ms(50), ms(5))).unwrap_err();
+    let r: Rejected =
+        drive(&clock, wait_for_permit(&b, &timer, ms(50), ms(5), &JITTER)).unwrap_err();
     assert_eq!(r.state, State::ForcedOpen);
     assert_eq!(clock.now().as_micros(), 50_000);
     assert_eq!(b.stats().rejected, 1);
@@ -190,7 +201,7 @@ fn waiters_for_a_busy_half_open_breaker_poll_with_jitter() {
         ManualTimer(&clock).sleep(ms(35)).await;
         trial.success();
     };
-    let waiter = wait_for_permit(&b, &timer, ms(500), ms(10));
+    let waiter = wait_for_permit(&b, &timer, ms(500), ms(10), &JITTER);
     let (_, permit) = drive(&clock, join(finish_trial, waiter));
     let permit = permit.unwrap();
     assert!(!permit.is_trial());
@@ -208,7 +219,11 @@ fn a_waiter_does_not_wait_on_a_hung_trial_past_the_half_open_maximum_wait() {
     let hung = b.try_acquire().unwrap();
     // At 200 ms the hung trial is given up (open again, for 100 ms); at 300 ms the waiter is
     // admitted as the next trial, long before its maximum wait.
-    let permit = drive(&clock, wait_for_permit(&b, &timer, ms(1_000), ms(10))).unwrap();
+    let permit = drive(
+        &clock,
+        wait_for_permit(&b, &timer, ms(1_000), ms(10), &JITTER),
+    )
+    .unwrap();
     assert!(permit.is_trial());
     let t = clock.now().as_micros();
     assert!((300_000..=320_000).contains(&t), "admitted at {t}");
@@ -350,4 +365,174 @@ async fn join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
     })
     .await;
     (ra.unwrap(), rb.unwrap())
+}
+
+/// A limit of one slot, for one thread.
+struct OneSlot(Cell<bool>);
+
+struct Slot<'a>(&'a OneSlot);
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.0 .0.set(false);
+    }
+}
+
+impl ConcurrencyLimit for OneSlot {
+    type Permit<'a> = Slot<'a>;
+    fn try_acquire(&self) -> Option<Slot<'_>> {
+        if self.0.replace(true) {
+            None // not `then_some`: a slot built for nothing would free the slot when dropped
+        } else {
+            Some(Slot(self))
+        }
+    }
+    fn acquire(&self) -> impl Future<Output = Option<Slot<'_>>> {
+        core::future::poll_fn(|_| match self.try_acquire() {
+            Some(slot) => Poll::Ready(Some(slot)),
+            None => Poll::Pending, // `drive` polls again every millisecond
+        })
+    }
+}
+
+#[test]
+fn a_trial_queueing_for_a_full_limit_is_not_given_up_as_a_failure() {
+    let clock = ManualClock::new();
+    let timer = ManualTimer(&clock);
+    let b = CircuitBreaker::with_clock(&clock, config(1)); // half-open maximum wait: 100 ms
+    let _ = b.call(|| Err::<(), _>("down"));
+    clock.advance(ms(100)); // half-open from now on
+    let limit = OneSlot(Cell::new(false));
+    let policy = Policy::builder()
+        .limit_wait(ms(1_000))
+        .build()
+        .unwrap()
+        .limit(&limit);
+    // The slot is busy for 250 ms, longer than the half-open maximum wait.
+    let busy = limit.try_acquire().unwrap();
+    let release = async {
+        ManualTimer(&clock).sleep(ms(250)).await;
+        drop(busy);
+    };
+    // 210 ms later someone looks: the queued call must not hold the trial slot, and must not have
+    // been given up (which would open the breaker again, as if the upstream had failed).
+    let look = async {
+        ManualTimer(&clock).sleep(ms(210)).await;
+        let trials = b.machine().trials;
+        let state = b.state();
+        (trials, state)
+    };
+    let ran_at = Cell::new(0);
+    let f = |()| async {
+        ran_at.set(clock.now().as_micros());
+        Ok::<_, &str>(7)
+    };
+    let call = run(ctx(&b, &timer, &policy), (), f, Errors);
+    let ((_, seen), r) = drive(&clock, join(join(release, look), call));
+    assert_eq!(seen, (0, State::HalfOpen), "no trial held while queueing");
+    assert_eq!(r, Ok(7));
+    // The slot came free at 350 ms (100 ms + 250 ms); `drive` steps 1 ms at a time.
+    let t = ran_at.get();
+    assert!((350_000..=351_000).contains(&t), "ran at {t}");
+    assert_eq!(
+        b.state(),
+        State::Closed,
+        "the trial ran and closed the breaker"
+    );
+    assert_eq!(b.stats().consecutive_failures, 0);
+}
+
+/// A manual timer that records the instant each sleep ends.
+struct RecordingTimer<'c> {
+    clock: &'c ManualClock,
+    wakes: RefCell<Vec<u64>>,
+}
+
+impl<'c> Timer for RecordingTimer<'c> {
+    type Sleep = ManualSleep<'c>;
+    fn sleep(&self, d: Duration) -> ManualSleep<'c> {
+        let until = self.clock.now() + d;
+        self.wakes.borrow_mut().push(until.as_micros());
+        ManualSleep {
+            clock: self.clock,
+            until,
+        }
+    }
+}
+
+/// Where each of `n` waiters, polled once 30 ms into a 100 ms open duration, plans to wake.
+fn first_wakes(n: usize, policy: &Policy) -> Vec<u64> {
+    let clock = ManualClock::new();
+    let timer = RecordingTimer {
+        clock: &clock,
+        wakes: RefCell::new(Vec::new()),
+    };
+    let b = CircuitBreaker::with_clock(&clock, config(1));
+    let _ = b.call(|| Err::<(), _>("down"));
+    clock.advance(ms(30));
+    let waker = Waker::from(Arc::new(Noop));
+    let mut cx = Context::from_waker(&waker);
+    for _ in 0..n {
+        let c = Ctx {
+            handle: &b,
+            timer: &timer,
+            policy,
+            fallback: &NoFallback,
+            on_timeout: &ReturnTimeout,
+        };
+        let ok = |()| async { Ok::<(), &str>(()) };
+        let mut call = pin!(run(c, (), ok, Errors));
+        assert!(call.as_mut().poll(&mut cx).is_pending());
+    }
+    assert_eq!(b.stats().rejected, 0, "looking counted no rejection");
+    timer.wakes.into_inner()
+}
+
+#[test]
+fn waiters_for_the_end_of_the_open_duration_do_not_all_wake_at_once() {
+    let policy = Policy::builder()
+        .wait(ms(1_000))
+        .poll_interval(ms(10))
+        .build()
+        .unwrap();
+    let wakes = first_wakes(16, &policy);
+    assert_eq!(wakes.len(), 16);
+    // All within one poll interval after the end (100 ms): latency stays bounded...
+    assert!(
+        wakes.iter().all(|w| (100_000..110_000).contains(w)),
+        "{wakes:?}"
+    );
+    // ...and spread over it, not a herd at one instant.
+    let mut distinct = wakes.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert!(distinct.len() >= 12, "{wakes:?}");
+    let spread = distinct[distinct.len() - 1] - distinct[0];
+    assert!(spread >= 5_000, "spread over {spread} µs only: {wakes:?}");
+}
+
+#[test]
+fn a_policy_carries_its_random_source_and_a_seed_repeats_a_run() {
+    static SEED_A: XorShift32 = XorShift32::new(42);
+    static SEED_A_AGAIN: XorShift32 = XorShift32::new(42);
+    static SEED_B: XorShift32 = XorShift32::new(43);
+    const fn seeded(random: &'static XorShift32) -> Policy {
+        match Policy::builder().wait(Duration::MAX).random(random).build() {
+            Ok(p) => p,
+            Err(_) => panic!("invalid policy"),
+        }
+    }
+    // Const-buildable, as a firmware keeps its policies in `static`s.
+    static A: Policy = seeded(&SEED_A);
+    static A_AGAIN: Policy = seeded(&SEED_A_AGAIN);
+    static B: Policy = seeded(&SEED_B);
+    let a = first_wakes(8, &A);
+    assert_eq!(a, first_wakes(8, &A_AGAIN), "the same seed, the same wakes");
+    assert_ne!(a, first_wakes(8, &B), "another seed, other wakes");
+    // Every draw came from the policy's source, in order.
+    let again = XorShift32::new(42);
+    let expected: Vec<u64> = (0..8)
+        .map(|_| 100_000 + ((10_000u128 * again.next_u32() as u128) >> 32) as u64)
+        .collect();
+    assert_eq!(a, expected);
 }
