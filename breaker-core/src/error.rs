@@ -66,8 +66,20 @@ impl fmt::Display for LimitReached {
 impl core::error::Error for LimitReached {}
 
 /// The error of a call made through a breaker.
+///
+/// Two questions cover most uses, each with one method:
+///
+/// - "What did my call return?" [`Error::into_inner`] / [`Error::inner`]: the call's own error,
+///   if it ran and returned one (whether or not its failure opened the breaker).
+/// - "Was it the breaker?" [`Error::is_breaker_error`]: the breaker refused the call, or the
+///   call's failure opened it (pybreaker's `CircuitBreakerError`).
+///
+/// The enum is exhaustive, so a `match` names every case and no `_` arm hides
+/// [`Error::Tripped`]. As an error, [`Error::Inner`] is transparent (it displays as the call's
+/// error and has the same source); the other variants display their own message and give the
+/// call's error, if any, as their [`source`](core::error::Error::source), so an error report
+/// prints each message once.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum Error<E> {
     /// The breaker refused the call; it did not run.
     Rejected(Rejected),
@@ -90,6 +102,12 @@ impl<E> Error<E> {
     /// Whether the breaker refused the call.
     pub const fn is_rejected(&self) -> bool {
         matches!(self, Error::Rejected(_))
+    }
+    /// Whether the breaker is the reason for the error: it refused the call, or the call's
+    /// failure opened it (pybreaker's `CircuitBreakerError`, raised for both with its default
+    /// `throw_new_error_on_trip`).
+    pub const fn is_breaker_error(&self) -> bool {
+        matches!(self, Error::Rejected(_) | Error::Tripped(_))
     }
     /// Whether the call did not run: the breaker refused it or a concurrency limit was full
     /// (the cases in which a fallback runs).
@@ -145,8 +163,10 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Rejected(r) => fmt::Display::fmt(r, f),
+            // Transparent: the call's own error is the whole message.
             Error::Inner(e) => fmt::Display::fmt(e, f),
-            Error::Tripped(e) => write!(f, "{e} (the circuit breaker opened)"),
+            // The call's error is the source: an error reporter prints it next.
+            Error::Tripped(_) => f.write_str("the call failed and opened the circuit breaker"),
             Error::Timeout { after } => write!(f, "call timed out after {after}"),
             Error::LimitReached(l) => fmt::Display::fmt(l, f),
         }
@@ -156,10 +176,67 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
 impl<E: core::error::Error + 'static> core::error::Error for Error<E> {
     fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
         match self {
-            Error::Rejected(r) => Some(r),
-            Error::Inner(e) | Error::Tripped(e) => Some(e),
-            Error::Timeout { .. } => None,
-            Error::LimitReached(l) => Some(l),
+            // Transparent: the same source as the call's error, which was displayed already.
+            Error::Inner(e) => e.source(),
+            Error::Tripped(e) => Some(e),
+            Error::Rejected(_) | Error::Timeout { .. } | Error::LimitReached(_) => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::error::Error as _;
+
+    #[derive(Debug)]
+    struct Refused;
+    impl fmt::Display for Refused {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("connection refused")
+        }
+    }
+    impl core::error::Error for Refused {}
+
+    /// Every message of an error chain, as an error reporter (anyhow, eyre) prints it.
+    fn report(e: &dyn core::error::Error) -> std::string::String {
+        let mut out = e.to_string();
+        let mut next = e.source();
+        while let Some(s) = next {
+            out += ": ";
+            out += &s.to_string();
+            next = s.source();
+        }
+        out
+    }
+
+    #[test]
+    fn a_report_prints_each_message_once() {
+        assert_eq!(report(&Error::Inner(Refused)), "connection refused");
+        assert_eq!(
+            report(&Error::Tripped(Refused)),
+            "the call failed and opened the circuit breaker: connection refused"
+        );
+        let r = Rejected {
+            name: "payments",
+            state: crate::State::Open,
+            retry_after: Some(Duration::from_secs(3)),
+        };
+        assert_eq!(
+            report(&Error::<Refused>::Rejected(r)),
+            "circuit breaker `payments` is open; retry after 3s"
+        );
+        assert!(Error::<Refused>::Rejected(r).source().is_none());
+    }
+
+    #[test]
+    fn one_question_one_method() {
+        let tripped = Error::Tripped(Refused);
+        assert!(tripped.is_breaker_error() && tripped.inner().is_some());
+        assert!(!Error::Inner(Refused).is_breaker_error());
+        let timeout = Error::<Refused>::Timeout {
+            after: Duration::from_millis(5),
+        };
+        assert!(!timeout.is_breaker_error() && timeout.inner().is_none());
     }
 }
