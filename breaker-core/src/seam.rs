@@ -154,6 +154,43 @@ pub trait Breaker {
     /// For a caller waiting to be admitted (wait mode): whether to ask now, or how long to
     /// sleep first, judged without asking for a ticket (which would count a rejection).
     fn wait_hint(&self, now: Instant) -> WaitHint;
+
+    /// When the breaker will next change state with nobody calling (the open duration ending,
+    /// trials in flight given up), if it will; a driver sleeps until then and calls
+    /// [`Breaker::advance`]. The default: never (a breaker kind without timed changes of its own).
+    fn next_change(&self) -> Option<Instant> {
+        None
+    }
+
+    /// Applies the time-driven changes due now and reports them to listeners, as a call would
+    /// have; returns the state change, if any.
+    fn advance(&self) -> Option<Transition> {
+        None
+    }
+
+    /// The number of state changes so far (wrapping): a driver waits for it to move. Together
+    /// with [`Breaker::register_waker`], it tells a driver that a new timed change may be due.
+    fn changes(&self) -> u64 {
+        0
+    }
+
+    /// Asks to have `waker` woken at the next state change (one waker: the driver's). A breaker
+    /// kind without a driver ignores it.
+    fn register_waker(&self, waker: &core::task::Waker) {
+        let _ = waker;
+    }
+
+    /// Claims the breaker for a driver (see [`crate::timer::drive`]): `true` for the first claim.
+    /// While claimed, the driver applies time-driven changes when they are due, so an open breaker
+    /// may answer rejections from its state alone, without reading the clock. A breaker kind
+    /// without a driver says `false`.
+    fn attach_driver(&self) -> bool {
+        false
+    }
+
+    /// Releases the claim of [`Breaker::attach_driver`] (the driver stopped): rejections read the
+    /// clock again.
+    fn detach_driver(&self) {}
 }
 
 /// What a waiting caller should do next; see [`Breaker::wait_hint`].

@@ -44,6 +44,7 @@ use crate::config::ConfigError;
 use crate::error::Error;
 
 pub(crate) mod breaker;
+mod driver;
 mod policy;
 #[cfg(feature = "std")]
 mod registry;
@@ -52,6 +53,7 @@ mod run;
 mod tests;
 
 pub use breaker::Protected;
+pub use driver::{drive, Target};
 pub use policy::{Policy, PolicyBuilder};
 #[cfg(feature = "std")]
 pub use registry::Registry;

@@ -13,6 +13,42 @@ pub use breaker_core::{
 };
 pub use limit::Limit;
 
+/// Spawns the driver of a breaker on the current tokio runtime: the breaker's time-driven
+/// changes (open to half-open when the open duration ends, trials given up after the half-open
+/// maximum wait) then happen, and reach listeners, when they are due rather than at the next
+/// call, and an open breaker answers rejections without reading the clock.
+///
+/// `target` is `&BREAKER` for a `static` breaker, or `Arc::downgrade(&breaker)`: the driver never
+/// keeps a breaker alive, and ends when it is dropped. It does not keep the runtime alive either
+/// (a runtime that shuts down drops it, and rejections read the clock again). A second driver for
+/// the same breaker ends at once.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use breaker_tokio::{spawn_driver, CircuitBreaker, Config};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// let breaker = Arc::new(CircuitBreaker::new(Config::default()));
+/// let driver = spawn_driver(Arc::downgrade(&breaker));
+/// drop(breaker); // the driver ends with its breaker
+/// driver.await.unwrap();
+/// # });
+/// ```
+///
+/// # Panics
+///
+/// Outside a tokio runtime, as `tokio::spawn` does.
+pub fn spawn_driver<T>(target: T) -> tokio::task::JoinHandle<()>
+where
+    T: breaker_core::timer::Target + Send + Sync + 'static,
+    T::Handle: Send,
+    <T::Handle as Handle>::Breaker: Breaker<Clock = Tokio> + Sync,
+{
+    tokio::spawn(breaker_core::timer::drive(target))
+}
+
 use breaker_core::timer::Timer;
 use breaker_core::{Clock, GlobalClock};
 
