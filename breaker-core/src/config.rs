@@ -549,6 +549,15 @@ impl<W: Window> ConfigBuilder<W> {
                 if s.bucket.as_micros().saturating_mul(buckets as u64) > MAX_DURATION_MICROS {
                     return Err(ConfigError::DurationTooLong("time window"));
                 }
+                // Each bucket counts at most `TIME_BUCKET_CAPACITY` calls, however many come in
+                // its width; a minimum above what all buckets together can hold is never met.
+                let capacity = buckets * crate::window::TIME_BUCKET_CAPACITY;
+                if rate_rule && s.minimum_calls > capacity {
+                    return Err(ConfigError::MinimumCallsAboveWindow {
+                        minimum_calls: s.minimum_calls,
+                        capacity,
+                    });
+                }
             }
         }
         if s.failure_threshold == 0 && !rate_rule {

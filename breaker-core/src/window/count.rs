@@ -25,8 +25,10 @@ const MASK: u64 = (1 << FIELD) - 1;
 /// Single-threaded the window is exact. Under contention, calls that record at the same instant
 /// may be given the same slot, and the later outcome replaces the earlier: the window then samples
 /// the most recent calls rather than holding every one. The totals always equal what the slots
-/// hold (each slot change is an atomic swap, and the totals move by exactly its difference), so
-/// rates stay consistent.
+/// hold (each slot change, by `record` or by `reset`, is an atomic swap, and the totals move by
+/// exactly its difference), so rates stay consistent: they are off only while a record or a reset
+/// is between its swap and its add, by that record's one outcome (or, for a reset, by what it
+/// has cleared and not yet subtracted), and never lastingly.
 ///
 /// `N` must be between 1 and [`MAX_COUNT_WINDOW`]; [`crate::ConfigBuilder::build`] checks it.
 pub struct CountWindow<const N: usize> {
@@ -121,13 +123,32 @@ impl<const N: usize> Window for CountWindow<N> {
     }
 
     fn reset(&self) {
-        // Rare (when the breaker closes): clear every slot, so the totals and the slots agree.
-        for slot in &self.slots {
-            slot.store(0, Ordering::Relaxed);
-        }
+        // Rare (when the breaker closes). Each slot is emptied with its own atomic swap and the
+        // totals lose exactly what that swap removed, as `record` adds exactly what its swap
+        // changed: every slot change is paired with its own delta, so once the racing records
+        // have applied theirs the totals equal the slots again, whatever the interleaving.
+        // (Storing 0 into the totals instead would erase the delta of a record whose swap came
+        // before the reset and whose add came after it: the totals off for the whole period.)
+        // A slot read as empty is left alone: a record filling it now is simply a record of the
+        // new period, and its own delta counts it.
         self.seq.store(0, Ordering::Relaxed);
-        self.totals.store(0, Ordering::Relaxed);
+        let mut removed: u64 = 0;
+        for slot in &self.slots {
+            if slot.load(Ordering::Relaxed) != 0 {
+                removed += value(slot.swap(0, Ordering::Relaxed));
+            }
+        }
+        if removed != 0 {
+            self.totals.fetch_sub(removed, Ordering::Relaxed);
+        }
     }
+}
+
+/// What a slot's byte adds to the packed totals.
+fn value(slot: u8) -> u64 {
+    (slot & FILLED != 0) as u64
+        | (((slot & FAILED != 0) as u64) << FIELD)
+        | (((slot & SLOW != 0) as u64) << (2 * FIELD))
 }
 
 #[cfg(test)]

@@ -12,6 +12,9 @@ mod time;
 
 pub use count::CountWindow;
 pub use time::TimeWindow;
+#[cfg(loom)]
+#[doc(hidden)]
+pub use time::model;
 
 use crate::clock::{Duration, Instant};
 
@@ -21,6 +24,11 @@ pub const MAX_COUNT_WINDOW: u32 = (1 << 20) - 1;
 
 /// The most buckets a time window may have.
 pub const MAX_TIME_BUCKETS: u32 = 4096;
+
+/// The most calls one time-window bucket counts (its counts share one atomic word with the
+/// bucket's tag); later calls in the same bucket are sampled out. A time window of `B` buckets
+/// therefore holds at most `B * TIME_BUCKET_CAPACITY` calls.
+pub const TIME_BUCKET_CAPACITY: u32 = (1 << 16) - 1;
 
 /// What a window type is, for the `const` validation in [`crate::ConfigBuilder::build`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,8 +92,17 @@ const fn ratio_ppm(part: u32, whole: u32) -> u32 {
 /// # Contract
 ///
 /// - `record` and `counts` MUST be lock-free, allocation-free and `O(1)` in the number of calls.
-/// - Counts MAY be momentarily off by the outcomes of calls that race a `reset` (a transition),
-///   never by more, and MUST stay within `0..=capacity`.
+/// - Counts MUST be exact once no `record` or `reset` is in flight: they equal what the window
+///   then holds, whatever the interleaving that led there. While some are in flight, counts MAY
+///   be off by what those in-flight operations have changed and not yet accounted (at most one
+///   outcome per recording thread, and what a running `reset` has cleared), never lastingly,
+///   and MUST stay within `0..=capacity` and `failures, slow <= calls`.
+/// - A `reset` racing a `record` may order either way: the outcome of a call whose record
+///   overlaps the reset lands in the old period (and is cleared) or in the new one. Outcomes are
+///   never counted twice or lost from the totals on that account. (The breaker drops outcomes of
+///   calls admitted in an earlier generation before recording; a record that passed that check
+///   just before a transition's reset can still land in the new period: at most one outcome per
+///   thread that was recording at that moment.)
 pub trait Window: Sync {
     /// What this window is.
     const KIND: WindowKind;
