@@ -3,8 +3,8 @@
 
 mod support;
 
+use core::task::Poll;
 use std::sync::Arc;
-use std::task::Poll;
 
 use breaker_core::{Handle, State};
 use breaker_tower::error::{BoxError, Rejected};
@@ -69,7 +69,10 @@ async fn errors_open_the_breaker_then_calls_are_refused_without_the_upstream() {
     let r = rejected(&e);
     assert_eq!(r.state, State::Open);
     assert_eq!(r.retry_after, Some(OPEN_FOR));
-    assert!(upstream.poll_request().is_pending(), "the upstream saw a request");
+    assert!(
+        upstream.poll_request().is_pending(),
+        "the upstream saw a request"
+    );
     assert_eq!(b.stats().rejected, 1);
 }
 
@@ -125,8 +128,7 @@ async fn dropped_response_future_gives_its_trial_slot_back() {
 async fn server_errors_count_as_failures_and_client_errors_do_not() {
     let b = breaker();
     let layer = CircuitBreakerLayer::new(Arc::clone(&b)).classify(ServerErrors);
-    let (mut svc, mut upstream) =
-        mock::spawn_layer::<&'static str, Response<()>, _>(layer);
+    let (mut svc, mut upstream) = mock::spawn_layer::<&'static str, Response<()>, _>(layer);
     let mut answer = |status: u16| {
         ready(&mut svc);
         let reply = svc.call("x");
