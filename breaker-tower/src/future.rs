@@ -42,6 +42,7 @@ pin_project! {
 }
 
 impl<F, H: Handle, P> ResponseFuture<F, H, P> {
+    #[inline]
     pub(crate) fn admitted(future: F, permit: Permit<H>, classify: P) -> Self {
         ResponseFuture {
             kind: Kind::Admitted {
@@ -52,6 +53,7 @@ impl<F, H: Handle, P> ResponseFuture<F, H, P> {
         }
     }
 
+    #[inline]
     pub(crate) fn rejected(rejected: Rejected) -> Self {
         ResponseFuture {
             kind: Kind::Rejected { rejected },

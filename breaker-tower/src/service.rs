@@ -157,6 +157,7 @@ where
     type Error = BoxError;
     type Future = ResponseFuture<S::Future, H, P>;
 
+    #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         if !matches!(self.ready, Ready::No) {
             return Poll::Ready(Ok(()));
@@ -187,6 +188,7 @@ where
         }
     }
 
+    #[inline]
     fn call(&mut self, request: R) -> Self::Future {
         let ready = core::mem::replace(&mut self.ready, Ready::No);
         if let Ready::Shed(rejected) = ready {
