@@ -17,6 +17,8 @@ use breaker_core::Clock;
 
 /// The label prefix of this project's core breaker (the adapters have their own rows).
 const CORE: &str = "breaker-core";
+/// The label prefix of this project's tower layer rows.
+const TOWER: &str = "breaker-tower";
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
@@ -185,6 +187,8 @@ struct Goals {
     ours_scaling: Vec<(usize, f64)>,
     ours_race_max: f64,
     ours_size: usize,
+    /// Per tower-layer row of this project (`breaker-tower`): allocations per call, by key.
+    tower_allocs: std::collections::HashMap<(&'static str, &'static str), f64>,
 }
 
 fn note_rows(goals: &mut Goals, key: &'static str, rows: &[Row], subs: &[Box<dyn DynSubject>]) {
@@ -203,6 +207,9 @@ fn note_rows(goals: &mut Goals, key: &'static str, rows: &[Row], subs: &[Box<dyn
             goals.ours_allocs = goals.ours_allocs.max(r.allocs);
         } else {
             goals.adapters.insert((r.name, key), r.median);
+            if r.name.starts_with(TOWER) {
+                goals.tower_allocs.insert((r.name, key), r.allocs);
+            }
         }
     }
 }
@@ -267,6 +274,36 @@ fn print_goals(g: &Goals) {
         println!(
             "| {name}: timeout-free async call over the core's | <= 5 ns | {extra:+.2} ns | {} |",
             verdict(extra <= 5.0)
+        );
+    }
+    // The tower layer against the peers' tower layers (issue 10).
+    let mut towers: Vec<_> = g
+        .adapters
+        .iter()
+        .filter(|((n, k), _)| *k == "tower" && n.starts_with(TOWER))
+        .collect();
+    towers.sort_by(|a, b| a.0.cmp(b.0));
+    for ((name, _), v) in towers {
+        let ratio = get(&g.fastest_peer, "tower") / v;
+        println!(
+            "| {name}: closed success, tower path, faster than the fastest peer's, time per call | >= 5x | {ratio:.2}x | {} |",
+            verdict(ratio >= 5.0)
+        );
+        // The floor: the same inner service driven the same way with no layer.
+        let base = get(&g.baseline, "tower");
+        let ratio = (get(&g.fastest_peer, "tower") - base) / (v - base);
+        println!(
+            "| {name}: closed success, tower path, faster than the fastest peer's, overhead (minus baseline) | >= 5x | {ratio:.2}x | {} |",
+            verdict(ratio >= 5.0)
+        );
+        let allocs = g
+            .tower_allocs
+            .get(&(*name, "tower"))
+            .copied()
+            .unwrap_or(f64::NAN);
+        println!(
+            "| {name}: allocations per call, tower path | 0 | {allocs:.2} | {} |",
+            verdict(allocs == 0.0)
         );
     }
     // A rejected call never runs the operation: its whole time is the breaker's.

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 pub mod alloc_count;
 pub mod ours;
+pub mod ours_tower;
 pub mod peers;
 
 /// An operation run as a half-open trial (see [`Subject::call_probe`]).
@@ -280,6 +281,8 @@ pub fn subjects() -> Vec<Box<dyn DynSubject>> {
         subject::<peers::recloser::Recloser>(),
         subject::<peers::breaker2::Breaker2>(),
         subject::<peers::tower_resilience::TowerResilience>(),
+        subject::<ours_tower::Tower<Arc<ours_tower::Core>>>(),
+        subject::<ours_tower::Tower<&'static ours_tower::Core>>(),
     ]
 }
 

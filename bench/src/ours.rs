@@ -134,6 +134,20 @@ impl Subject for Baseline {
         let _ = block_on(std::future::ready(op_ok()));
         Some(true)
     }
+    /// The peers' inner service alone, driven as every tower row drives its service
+    /// (`ServiceExt::ready` + `call` under [`block_on`]): the floor under the tower rows.
+    #[inline]
+    fn call_tower_ok(&self, _: &mut ()) -> Option<bool> {
+        use tower::{Service, ServiceExt};
+        let mut svc = crate::inner_service();
+        let r = block_on(async {
+            match ServiceExt::<crate::Req>::ready(&mut svc).await {
+                Ok(svc) => svc.call(crate::Req::Ok).await,
+                Err(e) => Err(e),
+            }
+        });
+        Some(r.is_ok())
+    }
     fn force_open(&self, _: &mut ()) {}
 }
 
