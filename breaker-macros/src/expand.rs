@@ -267,7 +267,9 @@ pub(crate) fn expand(flavor: Flavor, options: Options, mut item: ItemFn) -> syn:
     };
 
     let ret_ty = &result.ty;
-    let block = &item.block;
+    // The body's statements, not its block: a block as the tail of a closure or async block
+    // would draw the `unused_braces` lint on a one-expression body.
+    let body = &item.block.stmts;
     // The body keeps its own `return` and `?` (typed by the original return type) inside an
     // async block or a closure; the `if false` arm only names that type for inference.
     let hint = quote! {
@@ -282,7 +284,7 @@ pub(crate) fn expand(flavor: Flavor, options: Options, mut item: ItemFn) -> syn:
             let __circuit_result: #ret_ty = async move {
                 #hint
                 #(#destructure)*
-                #block
+                #(#body)*
             }
             .await;
         }
@@ -292,7 +294,7 @@ pub(crate) fn expand(flavor: Flavor, options: Options, mut item: ItemFn) -> syn:
             let __circuit_result: #ret_ty = (move || {
                 #hint
                 #(#destructure)*
-                #block
+                #(#body)*
             })();
         }
     };
