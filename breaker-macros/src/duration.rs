@@ -66,7 +66,16 @@ mod tests {
 
     #[test]
     fn refuses_what_it_cannot_read() {
-        for bad in ["", "30", "s", "30 s", "1.5s", "30sec", "-1s", "99999999999999999999d"] {
+        for bad in [
+            "",
+            "30",
+            "s",
+            "30 s",
+            "1.5s",
+            "30sec",
+            "-1s",
+            "99999999999999999999d",
+        ] {
             assert!(parse_micros(bad).is_err(), "{bad:?} was accepted");
         }
     }

@@ -98,7 +98,11 @@ fn mentions_self(tokens: TokenStream) -> bool {
     })
 }
 
-pub(crate) fn expand(flavor: Flavor, options: Options, mut item: ItemFn) -> syn::Result<TokenStream> {
+pub(crate) fn expand(
+    flavor: Flavor,
+    options: Options,
+    mut item: ItemFn,
+) -> syn::Result<TokenStream> {
     let sig = &item.sig;
     if let Some(c) = &sig.constness {
         return Err(syn::Error::new_spanned(
@@ -107,7 +111,10 @@ pub(crate) fn expand(flavor: Flavor, options: Options, mut item: ItemFn) -> syn:
         ));
     }
     if let Some(v) = &sig.variadic {
-        return Err(syn::Error::new_spanned(v, "#[circuit] cannot protect a variadic function"));
+        return Err(syn::Error::new_spanned(
+            v,
+            "#[circuit] cannot protect a variadic function",
+        ));
     }
     let result = result_type(&sig.output, sig.span())?;
     let krate: syn::Path = match options.krate {
@@ -153,9 +160,8 @@ pub(crate) fn expand(flavor: Flavor, options: Options, mut item: ItemFn) -> syn:
         }
     }
     match &options.recovery {
-        Some(Recovery::Micros(micros, span)) => {
-            builder.extend(quote_spanned!(*span=> .open_for(#krate::Duration::from_micros(#micros))))
-        }
+        Some(Recovery::Micros(micros, span)) => builder
+            .extend(quote_spanned!(*span=> .open_for(#krate::Duration::from_micros(#micros)))),
         Some(Recovery::Expr(e)) => builder.extend(quote_spanned!(e.span()=> .open_for(#e))),
         None => {}
     }
@@ -196,7 +202,7 @@ pub(crate) fn expand(flavor: Flavor, options: Options, mut item: ItemFn) -> syn:
                     }) => forwarded.push(ident.to_token_stream()),
                     _ => {
                         let fresh = format_ident!("__circuit_arg{}", i);
-                        let pat = std::mem::replace(&mut *t.pat, syn::parse_quote!(#fresh));
+                        let pat = core::mem::replace(&mut *t.pat, syn::parse_quote!(#fresh));
                         destructure.push(syn::parse_quote!(let #pat = #fresh;));
                         forwarded.push(fresh.to_token_stream());
                     }
@@ -299,10 +305,8 @@ pub(crate) fn expand(flavor: Flavor, options: Options, mut item: ItemFn) -> syn:
         }
     };
 
-    item.sig.output = ReturnType::Type(
-        Default::default(),
-        Box::new(wrap_error(&result.ty, &krate)),
-    );
+    item.sig.output =
+        ReturnType::Type(Default::default(), Box::new(wrap_error(&result.ty, &krate)));
     let attrs = &item.attrs;
     let sig = &item.sig;
     Ok(quote! {

@@ -57,10 +57,16 @@ fn set_once<T>(slot: &mut Option<T>, value: T, meta: &ParseNestedMeta<'_>) -> Re
 /// expression is left to the type checker and to the configuration's own const-evaluated check.
 fn count(meta: &ParseNestedMeta<'_>, max: u64) -> Result<Setting> {
     let value: Expr = meta.value()?.parse()?;
-    let span = meta.path.get_ident().map_or_else(Span::call_site, |i| i.span());
+    let span = meta
+        .path
+        .get_ident()
+        .map_or_else(Span::call_site, |i| i.span());
     if let Expr::Lit(ExprLit { lit, .. }) = &value {
         let Lit::Int(int) = lit else {
-            return Err(syn::Error::new_spanned(lit, "expected an integer, like `5`"));
+            return Err(syn::Error::new_spanned(
+                lit,
+                "expected an integer, like `5`",
+            ));
         };
         let n: u64 = int.base10_parse()?;
         if n == 0 {
@@ -70,7 +76,10 @@ fn count(meta: &ParseNestedMeta<'_>, max: u64) -> Result<Setting> {
             ));
         }
         if n > max {
-            return Err(syn::Error::new_spanned(int, format!("must be at most {max}")));
+            return Err(syn::Error::new_spanned(
+                int,
+                format!("must be at most {max}"),
+            ));
         }
     }
     Ok(Setting { span, value })

@@ -1,8 +1,8 @@
 //! What `#[circuit]` does at run time, on tokio's paused clock: defaults, options, fallback,
 //! classification, the reachable `static`, and sync functions on `breaker-core`.
 
-use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::SeqCst};
+use core::future::Future;
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering::SeqCst};
 
 use breaker_tokio::{circuit, Config, ConfigBuilder, Duration, Error, NoWindow, State};
 
@@ -33,16 +33,24 @@ async fn defaults_trip_after_five_reject_and_recover_after_thirty_seconds() {
     assert_eq!(b.name(), "external_call");
     assert_eq!(b.config().settings().failure_threshold(), Some(5));
     for i in 0..4 {
-        assert_eq!(external_call(i).await, Err(Error::Inner(FetchError::Timeout)));
+        assert_eq!(
+            external_call(i).await,
+            Err(Error::Inner(FetchError::Timeout))
+        );
     }
     assert_eq!(b.state(), State::Closed);
     // The fifth failure opens the breaker, and says so.
-    assert_eq!(external_call(4).await, Err(Error::Tripped(FetchError::Timeout)));
+    assert_eq!(
+        external_call(4).await,
+        Err(Error::Tripped(FetchError::Timeout))
+    );
     assert_eq!(b.state(), State::Open);
     assert_eq!(CALLS.load(SeqCst), 5);
 
     // Open: rejected without running the body, with the rest of the 30 s as the retry time.
-    let Err(Error::Rejected(r)) = external_call(5).await else { panic!("not rejected") };
+    let Err(Error::Rejected(r)) = external_call(5).await else {
+        panic!("not rejected")
+    };
     assert_eq!(r.name, "external_call");
     assert_eq!(r.retry_after, Some(Duration::from_secs(30)));
     assert_eq!(CALLS.load(SeqCst), 5);
@@ -60,7 +68,11 @@ async fn defaults_trip_after_five_reject_and_recover_after_thirty_seconds() {
 static LIMITED_CALLS: AtomicU32 = AtomicU32::new(0);
 
 /// aiocircuitbreaker's `failure_threshold=10, expected_exception=ConnectionError`.
-#[circuit(failure_threshold = 10, recovery = "250ms", expected(FetchError::Connect(_)))]
+#[circuit(
+    failure_threshold = 10,
+    recovery = "250ms",
+    expected(FetchError::Connect(_))
+)]
 async fn connect_only(e: FetchError) -> Result<(), FetchError> {
     LIMITED_CALLS.fetch_add(1, SeqCst);
     Err(e)
@@ -71,7 +83,10 @@ async fn expected_errors_alone_count_and_recovery_reads_a_duration_literal() {
     let b = connect_only_breaker();
     // Errors that are not expected are ignored: they neither open nor close the breaker.
     for _ in 0..20 {
-        assert_eq!(connect_only(FetchError::NotFound).await, Err(Error::Inner(FetchError::NotFound)));
+        assert_eq!(
+            connect_only(FetchError::NotFound).await,
+            Err(Error::Inner(FetchError::NotFound))
+        );
     }
     assert_eq!(b.state(), State::Closed);
     assert_eq!(b.stats().consecutive_failures, 0);
@@ -105,10 +120,16 @@ fn excluded_errors_count_as_successes() {
     let b = lookup_breaker();
     let _ = lookup(FetchError::Timeout);
     assert_eq!(b.stats().consecutive_failures, 1);
-    assert_eq!(lookup(FetchError::NotFound), Err(Error::Inner(FetchError::NotFound)));
+    assert_eq!(
+        lookup(FetchError::NotFound),
+        Err(Error::Inner(FetchError::NotFound))
+    );
     assert_eq!(b.stats().consecutive_failures, 0);
     let _ = lookup(FetchError::Timeout);
-    assert_eq!(lookup(FetchError::Timeout), Err(Error::Tripped(FetchError::Timeout)));
+    assert_eq!(
+        lookup(FetchError::Timeout),
+        Err(Error::Tripped(FetchError::Timeout))
+    );
     assert!(lookup(FetchError::NotFound).unwrap_err().is_rejected());
 }
 
@@ -123,7 +144,10 @@ fn exclude_wins_over_expected_and_other_errors_are_ignored() {
     let _ = both_rules(FetchError::NotFound); // excluded: a success
     let _ = both_rules(FetchError::Connect(1)); // not expected: ignored
     assert_eq!(b.state(), State::Closed);
-    assert_eq!(both_rules(FetchError::Timeout), Err(Error::Tripped(FetchError::Timeout)));
+    assert_eq!(
+        both_rules(FetchError::Timeout),
+        Err(Error::Tripped(FetchError::Timeout))
+    );
 }
 
 /// The fallback: called with the same arguments when the call is refused.
@@ -145,7 +169,10 @@ async fn fallback_gets_the_same_arguments_when_rejected() {
     assert_eq!(b.name(), "profile-service");
     assert_eq!(profile("ann".into(), (1, 2)).await.unwrap(), "fresh ann 3");
     // A failure is reported as such: the fallback is for refused calls only.
-    assert_eq!(profile("ann".into(), (0, 7)).await, Err(Error::Tripped(FetchError::Connect(7))));
+    assert_eq!(
+        profile("ann".into(), (0, 7)).await,
+        Err(Error::Tripped(FetchError::Connect(7)))
+    );
     assert_eq!(profile("bob".into(), (4, 5)).await.unwrap(), "cached bob 9");
     assert_eq!(b.stats().rejected, 1);
 }
@@ -180,7 +207,10 @@ fn presets_set_defaults_that_options_override() {
     with_preset_overridden_breaker().open();
     // Outside a runtime, tokio's clock is real time: some of the 5 s may have passed already.
     let left = with_preset_overridden_breaker().retry_after().unwrap();
-    assert!(left <= Duration::from_secs(5) && left > Duration::from_secs(4), "{left}");
+    assert!(
+        left <= Duration::from_secs(5) && left > Duration::from_secs(4),
+        "{left}"
+    );
     assert!(with_preset_overridden().unwrap_err().is_rejected());
 }
 
@@ -204,7 +234,7 @@ impl Client {
     }
 
     #[circuit]
-    fn parse(&self, text: &str) -> Result<u32, std::num::ParseIntError> {
+    fn parse(&self, text: &str) -> Result<u32, core::num::ParseIntError> {
         let n: u32 = text.parse()?; // `?` keeps converting into the original error type
         Ok(n + self.base.len() as u32)
     }
@@ -235,7 +265,7 @@ async fn manual_control_through_the_static() {
     assert_eq!(ping().await, Ok(()));
     // The breaker is a plain `&'static`: it can be stored, shared and handed to a registry.
     let b: &'static breaker_tokio::CircuitBreaker = ping_breaker();
-    assert!(std::ptr::eq(b, ping_breaker()));
+    assert!(core::ptr::eq(b, ping_breaker()));
 }
 
 #[tokio::test(start_paused = true)]
@@ -249,7 +279,7 @@ async fn a_dropped_call_gives_its_half_open_trial_back() {
     tokio::time::advance(core::time::Duration::from_secs(1)).await;
     // The trial starts and holds the only slot...
     let mut trial = Box::pin(slow());
-    let first = std::future::poll_fn(|cx| std::task::Poll::Ready(trial.as_mut().poll(cx))).await;
+    let first = core::future::poll_fn(|cx| core::task::Poll::Ready(trial.as_mut().poll(cx))).await;
     assert!(first.is_pending());
     assert_eq!(slow_breaker().stats().half_open_trials, 1);
     assert!(slow().await.unwrap_err().is_rejected());
@@ -264,7 +294,7 @@ mod sync_core {
     use breaker_core::{circuit, Error, State};
 
     #[circuit(failure_threshold = 2, recovery = "1h")]
-    pub(super) fn parse(text: &str) -> Result<u8, std::num::ParseIntError> {
+    pub(super) fn parse(text: &str) -> Result<u8, core::num::ParseIntError> {
         text.parse()
     }
 
@@ -300,6 +330,9 @@ mod on_smol {
 
     /// No timer is involved on these paths: any executor will do.
     fn block_on<F: core::future::Future>(f: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
     }
 }
