@@ -8,6 +8,6 @@
 fn invalid_uses_fail_to_compile() {
     let t = trybuild::TestCases::new();
     t.compile_fail("tests/ui/options.rs");
-    t.compile_fail("tests/ui/types.rs");
+    t.compile_fail("tests/ui/signature.rs");
     t.compile_fail("tests/ui/const_config.rs");
 }
