@@ -336,3 +336,39 @@ mod on_smol {
             .block_on(f)
     }
 }
+
+/// Generic functions share one breaker across their instantiations.
+#[circuit(failure_threshold = 2)]
+fn parse_as<T: core::str::FromStr>(text: &str) -> Result<T, T::Err>
+where
+    T::Err: core::fmt::Debug,
+{
+    text.parse::<T>()
+}
+
+#[test]
+fn generic_functions_share_one_breaker() {
+    assert_eq!(parse_as::<u8>("7"), Ok(7));
+    let _ = parse_as::<u8>("x");
+    assert!(matches!(parse_as::<i64>("y"), Err(Error::Tripped(_))));
+    assert!(parse_as::<u16>("1").unwrap_err().is_rejected());
+}
+
+/// `crate = path` names the runtime crate when it is not reachable as `::breaker_tokio` (a
+/// renamed dependency, a re-export).
+mod renamed {
+    use breaker_smol as runtime;
+
+    #[breaker_tokio::circuit(crate = runtime)]
+    pub(super) fn on_smol() -> Result<(), ()> {
+        Ok(())
+    }
+
+    #[test]
+    fn crate_option_picks_the_runtime() {
+        // The breaker is the one of the crate named, not of the crate the attribute came from.
+        let b: &'static breaker_smol::CircuitBreaker = on_smol_breaker();
+        assert_eq!(on_smol(), Ok(()));
+        assert_eq!(b.name(), "on_smol");
+    }
+}
