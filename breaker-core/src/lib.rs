@@ -23,6 +23,10 @@ pub mod window;
 
 pub use backoff::{Backoff, Random, XorShift32};
 pub use breaker::CircuitBreaker;
+/// `#[circuit]` on a function returning `Result<T, E>`, with a `static` breaker on [`StdClock`]
+/// (runtime adapters re-export their own, on their runtime's clock).
+#[cfg(feature = "macros")]
+pub use breaker_macros::circuit_core as circuit;
 #[cfg(feature = "std")]
 pub use clock::StdClock;
 pub use clock::{Clock, Duration, GlobalClock, Instant, ManualClock};

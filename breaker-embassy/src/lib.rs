@@ -10,6 +10,9 @@ pub use breaker_core::{
     Error, Handle, Instant, LimitReached, Listener, NoWindow, Outcome, Permit, Policy, Rejected,
     State, Stats, TimeWindow, Transition,
 };
+/// `#[circuit]` on an `async fn` or `fn` returning `Result<T, E>`, with a `static` breaker on embassy-time's clock.
+#[cfg(feature = "macros")]
+pub use breaker_macros::circuit_embassy as circuit;
 pub use limit::{Limit, LimitPermit};
 
 use breaker_core::timer::Timer;

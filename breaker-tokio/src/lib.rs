@@ -11,6 +11,9 @@ pub use breaker_core::{
     Error, Handle, Instant, LimitReached, Listener, NoWindow, Outcome, Permit, Policy, Rejected,
     State, Stats, TimeWindow, Transition,
 };
+/// `#[circuit]` on an `async fn` or `fn` returning `Result<T, E>`, with a `static` breaker on tokio's clock.
+#[cfg(feature = "macros")]
+pub use breaker_macros::circuit_tokio as circuit;
 pub use limit::Limit;
 
 /// Spawns the driver of a breaker on the current tokio runtime: the breaker's time-driven
