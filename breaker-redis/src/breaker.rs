@@ -1,6 +1,6 @@
 //! The shared breaker: Redis is the authority, a local view answers the hot path.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 use breaker_core::machine::{Admission, Fixed, Machine, Manual, Outcome, Report, Transition};
@@ -156,7 +156,7 @@ impl core::fmt::Display for BuildError {
     }
 }
 
-impl std::error::Error for BuildError {}
+impl core::error::Error for BuildError {}
 
 impl<C, L> RedisBreaker<C, L>
 where

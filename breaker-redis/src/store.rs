@@ -35,7 +35,7 @@ impl fmt::Display for StoreError {
     }
 }
 
-impl std::error::Error for StoreError {}
+impl core::error::Error for StoreError {}
 
 impl From<redis::RedisError> for StoreError {
     fn from(e: redis::RedisError) -> Self {

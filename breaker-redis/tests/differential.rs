@@ -29,7 +29,7 @@ async fn run(config: Config, random: u32, seed: u64, steps: usize) {
     };
     let opts = Options::new(server.url()).namespace(format!("diff{seed}"));
     let b = RedisBreaker::new(config, opts, StdClock, ()).unwrap();
-    assert!(b.wait_synced(std::time::Duration::from_secs(5)).await);
+    assert!(b.wait_synced(core::time::Duration::from_secs(5)).await);
     let s = config.settings();
     let mut m = Machine::INITIAL;
     let mut rng = seed;
@@ -68,7 +68,7 @@ async fn run(config: Config, random: u32, seed: u64, steps: usize) {
             13 => Op::Read,
             _ => {
                 // Let time pass, so open durations and half-open waits run out.
-                tokio::time::sleep(std::time::Duration::from_millis((r >> 8) % 25)).await;
+                tokio::time::sleep(core::time::Duration::from_millis((r >> 8) % 25)).await;
                 continue;
             }
         };
@@ -173,7 +173,7 @@ async fn lua_jitter_product_is_exact_for_long_durations() {
         return;
     };
     let b = RedisBreaker::new(config, Options::new(server.url()), StdClock, ()).unwrap();
-    assert!(b.wait_synced(std::time::Duration::from_secs(5)).await);
+    assert!(b.wait_synced(core::time::Duration::from_secs(5)).await);
     let s = config.settings();
     let mut m = Machine::INITIAL;
     for _ in 0..12 {

@@ -3,10 +3,11 @@
 
 mod common;
 
+use core::sync::atomic::{AtomicUsize, Ordering};
+use core::time::Duration as StdDuration;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration as StdDuration, Instant as StdInstant};
+use std::time::Instant as StdInstant;
 
 use breaker_core::machine::{Manual, Outcome, Report};
 use breaker_core::{Breaker, Config, Duration, Handle, State, StdClock};

@@ -1,10 +1,11 @@
 //! A private redis-server per test, on a free loopback port.
 #![allow(dead_code, unreachable_pub)]
 
+use core::sync::atomic::{AtomicUsize, Ordering};
+use core::time::Duration;
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use breaker_core::{Listener, State, Stats, Transition};
 use breaker_redis::{Events, StoreError};
