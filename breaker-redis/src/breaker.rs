@@ -664,7 +664,8 @@ async fn session<C: Clock + Send + Sync + 'static, L: Events + Send + Sync + 'st
         Ok(Err(e)) => return (false, Some(StoreError::Redis(e))),
         Err(_) => return (false, Some(StoreError::Timeout(t))),
     };
-    let mut events = pubsub.into_on_message();
+    // The sink must live as long as the stream: dropping it ends the subscription.
+    let (_sink, mut events) = pubsub.split();
     // Resynchronise: the shared state as it is now, not as it was before the outage.
     match inner.run(&mut con, Op::Read).await {
         Ok(r) => inner.came_up(&r),

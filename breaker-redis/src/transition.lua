@@ -250,12 +250,14 @@ local changed = corrupt == 1 or nx.st ~= m.st or nx.gen ~= m.gen or nx.fail ~= m
   or nx.tri ~= m.tri or nx.suc ~= m.suc or nx.opn ~= m.opn or nx.dl ~= m.dl
 if changed then
   seq = seq + 1
-  redis.call('HSET', key, 'st', nx.st, 'gen', nx.gen, 'fail', nx.fail, 'tri', nx.tri,
-    'suc', nx.suc, 'opn', nx.opn, 'dl', nx.dl, 'seq', seq)
+  local function i(x) return string.format('%.0f', x) end
+  redis.call('HSET', key, 'st', i(nx.st), 'gen', i(nx.gen), 'fail', i(nx.fail), 'tri', i(nx.tri),
+    'suc', i(nx.suc), 'opn', i(nx.opn), 'dl', i(nx.dl), 'seq', i(seq))
   -- Every write is published, so that every process's local view follows within the
   -- pub/sub delay; polling covers lost messages.
-  redis.call('PUBLISH', channel, table.concat({ seq, nx.st, nx.gen, nx.fail, nx.tri, nx.suc,
-    nx.opn, nx.dl, now }, ' '))
+  -- %.0f, not tostring: tostring prints 14 digits (1.7e+15), which would lose the time.
+  redis.call('PUBLISH', channel, string.format('%.0f %.0f %.0f %.0f %.0f %.0f %.0f %.0f %.0f',
+    seq, nx.st, nx.gen, nx.fail, nx.tri, nx.suc, nx.opn, nx.dl, now))
 end
 return { corrupt, seq, nx.st, nx.gen, nx.fail, nx.tri, nx.suc, nx.opn, nx.dl, now,
          admitted, trial, retry, m.st, m.gen }

@@ -460,3 +460,30 @@ async fn outages_follow_the_policy_and_resync() {
         "a call took {slowest:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trip_reaches_other_views_by_pubsub_without_polling() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let count = leak(Count::default());
+    let slow_poll = |ns: &str| {
+        Options::new(server.url())
+            .namespace(ns)
+            .poll_interval(StdDuration::from_secs(60))
+    };
+    let a =
+        RedisBreaker::new(config(60_000, 60_000), slow_poll("pubsub"), StdClock, count).unwrap();
+    let c =
+        RedisBreaker::new(config(60_000, 60_000), slow_poll("pubsub"), StdClock, count).unwrap();
+    assert!(a.wait_synced(StdDuration::from_secs(5)).await);
+    assert!(c.wait_synced(StdDuration::from_secs(5)).await);
+    a.manual(Manual::Open).await.unwrap();
+    assert!(eventually(StdDuration::from_secs(1), || c.view().state == State::Open).await);
+    a.manual(Manual::Close).await.unwrap();
+    assert!(
+        eventually(StdDuration::from_secs(1), || c.view().state
+            == State::Closed)
+        .await
+    );
+}
