@@ -14,7 +14,7 @@ use breaker_core::{Breaker, Config, Duration, Handle, StdClock};
 use breaker_redis::{Options, RedisBreaker};
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<(), Box<dyn core::error::Error>> {
     let url = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "redis://127.0.0.1:6379/0".into());
@@ -30,7 +30,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 println!("{:38}| {line}", "");
             }
         });
-        println!("{:38}| {}", "process A", "process B");
+        println!("{:38}| process B", "process A");
         run("A", &url).await?;
         b.wait()?;
         printer.join().ok();
@@ -40,7 +40,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-async fn run(role: &str, url: &str) -> Result<(), Box<dyn std::error::Error>> {
+async fn run(role: &str, url: &str) -> Result<(), Box<dyn core::error::Error>> {
     let config = Config::builder()
         .name("example")
         .failure_threshold(3)
@@ -59,9 +59,14 @@ async fn run(role: &str, url: &str) -> Result<(), Box<dyn std::error::Error>> {
         breaker.manual(breaker_core::machine::Manual::Close).await?;
     }
     let start = Instant::now();
+    if role == "B" {
+        tokio::time::sleep(core::time::Duration::from_millis(550)).await;
+    }
     for step in 0..14 {
+        let step = if role == "B" { step + 6 } else { step };
         tokio::time::sleep(core::time::Duration::from_millis(100)).await;
-        // A's upstream fails for its first three calls; B's never does.
+        // A's upstream fails three times in a row; B's never does (B starts calling later, so
+        // its successes do not break A's run of consecutive failures).
         let fail = role == "A" && (2..5).contains(&step);
         let outcome = match Arc::clone(&breaker).try_acquire() {
             Ok(p) if fail => {
@@ -85,11 +90,8 @@ async fn run(role: &str, url: &str) -> Result<(), Box<dyn std::error::Error>> {
             Breaker::state(&*breaker).as_str(),
             outcome
         );
-        if role == "A" {
-            println!("{line}");
-        } else {
-            println!("{line}");
-        }
+        // B's lines go to A through the pipe, which prints them in the right-hand column.
+        println!("{line}");
     }
     Ok(())
 }
