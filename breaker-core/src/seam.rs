@@ -335,3 +335,60 @@ impl<B: Breaker + ?Sized> Handle for alloc::sync::Arc<B> {
         self
     }
 }
+
+// Additive constructors and readers for breaker kinds that live outside this crate (the Redis
+// breaker): they build rejections, and mirror the open-duration policy in another language.
+
+impl Rejected {
+    /// A rejection by the breaker `name` in `state`, to come back after `retry_after` if known.
+    pub const fn new(name: &'static str, state: State, retry_after: Option<Duration>) -> Self {
+        Rejected {
+            name,
+            state,
+            retry_after,
+        }
+    }
+}
+
+impl crate::backoff::Backoff {
+    /// The factor applied per re-open (1 for a fixed duration).
+    pub const fn multiplier(&self) -> u32 {
+        self.multiplier
+    }
+
+    /// The longest open duration, before jitter.
+    pub const fn max(&self) -> Duration {
+        self.max
+    }
+
+    /// The largest part of a duration that jitter takes away, in parts per million (0: none).
+    pub const fn jitter_ppm(&self) -> u32 {
+        self.jitter_ppm
+    }
+
+    /// The random source jitter draws from, if jitter is configured.
+    pub fn random(&self) -> Option<&'static dyn crate::backoff::Random> {
+        self.random
+    }
+}
+
+impl crate::stats::Stats {
+    /// A snapshot of the machine `m` as seen at `now` (time-driven changes not applied; no
+    /// window, no rejection count): for breaker kinds that keep their machine elsewhere.
+    pub fn of_machine(name: &'static str, m: &crate::machine::Machine, now: Instant) -> Self {
+        crate::stats::Stats {
+            name,
+            state: m.state,
+            generation: m.generation,
+            consecutive_failures: m.failures,
+            half_open_successes: m.successes,
+            half_open_trials: m.trials,
+            rejected: 0,
+            window: crate::window::Counts::default(),
+            failure_rate_ppm: 0,
+            slow_rate_ppm: 0,
+            opened_at: None,
+            retry_after: m.open_time_left(now),
+        }
+    }
+}

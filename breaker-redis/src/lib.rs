@@ -1,0 +1,9 @@
+#![doc = include_str!("../README.md")]
+
+mod breaker;
+mod options;
+pub mod store;
+
+pub use breaker::{BuildError, Events, RedisBreaker};
+pub use options::{Options, Outage};
+pub use store::{Op, Reply, Store, StoreError};

@@ -1,0 +1,99 @@
+//! How a shared breaker connects, and what it does when Redis is away.
+
+use core::time::Duration;
+
+/// What calls do while Redis is unreachable or slower than [`Options::redis_timeout`].
+///
+/// Whichever is chosen, the outage is reported once through [`crate::Events::on_outage`], and
+/// the end of it through [`crate::Events::on_resync`]: never silently.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Outage {
+    /// Fall back to an in-process breaker with the same configuration, started closed at the
+    /// beginning of each outage (the default): the process protects itself alone until Redis
+    /// is back, then the shared state, read afresh, rules again.
+    #[default]
+    Local,
+    /// Reject every call until Redis is back (fail closed).
+    Reject,
+    /// Keep answering from the last state read: a closed breaker admits, an open one rejects
+    /// until its deadline (then half-open trials are refused, since only Redis may grant them);
+    /// outcomes are not counted.
+    LastKnown,
+}
+
+/// Connection and local-view settings of a [`crate::RedisBreaker`].
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub(crate) url: String,
+    pub(crate) namespace: String,
+    pub(crate) redis_timeout: Duration,
+    pub(crate) poll_interval: Duration,
+    pub(crate) outage: Outage,
+    pub(crate) trial_claim: Duration,
+    pub(crate) reconnect_min: Duration,
+    pub(crate) reconnect_max: Duration,
+}
+
+impl Options {
+    /// Options for the Redis at `url`: `redis://[user:password@]host[:port][/db]`, or
+    /// `rediss://` (TLS) with the `tls` feature. Namespace `breaker`, timeout 200 ms, poll
+    /// every 500 ms, [`Outage::Local`].
+    pub fn new(url: impl Into<String>) -> Self {
+        Options {
+            url: url.into(),
+            namespace: "breaker".into(),
+            redis_timeout: Duration::from_millis(200),
+            poll_interval: Duration::from_millis(500),
+            outage: Outage::Local,
+            trial_claim: Duration::from_millis(100),
+            reconnect_min: Duration::from_millis(50),
+            reconnect_max: Duration::from_secs(2),
+        }
+    }
+
+    /// The key prefix (pybreaker's `namespace`): keys are `{namespace:name}:state`.
+    pub fn namespace(mut self, ns: impl Into<String>) -> Self {
+        self.namespace = ns.into();
+        self
+    }
+
+    /// The longest a Redis command may take; past it Redis counts as unreachable. No call waits
+    /// on Redis at all: this bounds how long the breaker's background driver waits.
+    pub fn redis_timeout(mut self, t: Duration) -> Self {
+        self.redis_timeout = t;
+        self
+    }
+
+    /// How often the local view is re-read even when pub/sub is quiet. With pub/sub working a
+    /// change reaches every process within the pub/sub delay (about a round trip); if a message
+    /// is lost, within this interval. The staleness bound is this plus one `redis_timeout`.
+    pub fn poll_interval(mut self, t: Duration) -> Self {
+        self.poll_interval = t;
+        self
+    }
+
+    /// What calls do while Redis is away.
+    pub fn outage(mut self, o: Outage) -> Self {
+        self.outage = o;
+        self
+    }
+
+    /// How long a half-open trial slot that this process obtained for a caller waits to be
+    /// claimed before it is handed back to the cluster.
+    pub fn trial_claim(mut self, t: Duration) -> Self {
+        self.trial_claim = t;
+        self
+    }
+
+    /// The reconnect backoff: doubles from `min` to `max` while Redis stays away.
+    pub fn reconnect_backoff(mut self, min: Duration, max: Duration) -> Self {
+        self.reconnect_min = min;
+        self.reconnect_max = max.max(min);
+        self
+    }
+
+    /// The time bound on how stale the local view may be while Redis is reachable.
+    pub fn staleness_bound(&self) -> Duration {
+        self.poll_interval + self.redis_timeout
+    }
+}

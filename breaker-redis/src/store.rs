@@ -1,0 +1,309 @@
+//! The Redis side: one hash per breaker, every transition one Lua script (`transition.lua`),
+//! and the typed reply it gives back.
+
+use core::fmt;
+
+use breaker_core::machine::{Admission, Machine, Manual, Outcome, Report, Transition};
+use breaker_core::{Duration, Instant, Settings, State};
+use redis::aio::ConnectionLike;
+
+/// Why a Redis operation did not give a usable answer.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// Redis could not be reached, or answered with an error.
+    Redis(redis::RedisError),
+    /// Redis did not answer within the configured timeout.
+    Timeout(core::time::Duration),
+    /// The reply had an unexpected shape (another program's script under our name, a proxy in
+    /// between): nothing was applied from it.
+    BadReply(&'static str),
+    /// The outage policy rejects calls, or Redis sits behind its own open breaker.
+    Unavailable,
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::Redis(e) => write!(f, "redis error: {e}"),
+            StoreError::Timeout(t) => write!(f, "redis did not answer within {t:?}"),
+            StoreError::BadReply(why) => {
+                write!(f, "unexpected reply from the breaker script: {why}")
+            }
+            StoreError::Unavailable => f.write_str("redis is unavailable"),
+        }
+    }
+}
+
+impl core::error::Error for StoreError {}
+
+impl From<redis::RedisError> for StoreError {
+    fn from(e: redis::RedisError) -> Self {
+        StoreError::Redis(e)
+    }
+}
+
+/// One event applied to the shared machine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// Read the machine and the server's time; writes only to repair corrupted data.
+    Read,
+    /// `Machine::acquire`.
+    Acquire,
+    /// `Machine::record`.
+    Record(Report),
+    /// `Machine::manual`.
+    Manual(Manual),
+    /// `Machine::advance`.
+    Advance,
+}
+
+/// What the script answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reply {
+    /// The data under the key was not a breaker this script wrote; it was reset to closed.
+    pub corrupt: bool,
+    /// The write counter: every change increments it, so views order readings by it.
+    pub seq: u64,
+    /// The machine after the event; deadlines on the server's timeline (µs since the Unix epoch).
+    pub machine: Machine,
+    /// The server's time the event was applied at.
+    pub now: Instant,
+    /// For [`Op::Acquire`]: admitted or not.
+    pub admission: Option<Admission>,
+    /// The state and generation before the event.
+    pub before: (State, u32),
+}
+
+impl Reply {
+    /// The state change the event caused, as the core reports it.
+    pub fn transition(&self) -> Option<Transition> {
+        (self.machine.generation != self.before.1).then_some(Transition {
+            from: self.before.0,
+            to: self.machine.state,
+            generation: self.machine.generation,
+        })
+    }
+}
+
+pub(crate) fn state_code(s: State) -> i64 {
+    match s {
+        State::Closed => 0,
+        State::Open => 1,
+        State::HalfOpen => 2,
+        State::ForcedOpen => 3,
+        State::Disabled => 4,
+    }
+}
+
+pub(crate) fn code_state(c: i64) -> Option<State> {
+    Some(match c {
+        0 => State::Closed,
+        1 => State::Open,
+        2 => State::HalfOpen,
+        3 => State::ForcedOpen,
+        4 => State::Disabled,
+        _ => return None,
+    })
+}
+
+fn manual_code(m: Manual) -> i64 {
+    match m {
+        Manual::Open => 0,
+        Manual::ForceOpen => 1,
+        Manual::Close => 2,
+        Manual::HalfOpen => 3,
+        Manual::Disable => 4,
+    }
+}
+
+/// Builds a machine from the script's integers, refusing any that are out of range.
+pub(crate) fn machine_from(f: &[i64]) -> Result<Machine, StoreError> {
+    let [st, gen, fail, tri, suc, opn, dl] = f else {
+        return Err(StoreError::BadReply("machine fields"));
+    };
+    let state = code_state(*st).ok_or(StoreError::BadReply("state code"))?;
+    let in_range = |v: i64, max: i64| (0..=max).contains(&v);
+    if !in_range(*gen, breaker_core::machine::GENERATION_MASK as i64)
+        || !in_range(*fail, u32::MAX as i64)
+        || !in_range(*tri, breaker_core::machine::MAX_HALF_OPEN_COUNT as i64)
+        || !in_range(*suc, breaker_core::machine::MAX_HALF_OPEN_COUNT as i64)
+        || !in_range(*opn, breaker_core::machine::MAX_OPENS as i64)
+        || *dl < -1
+    {
+        return Err(StoreError::BadReply("machine field out of range"));
+    }
+    Ok(Machine {
+        state,
+        generation: *gen as u32,
+        failures: *fail as u32,
+        trials: *tri as u16,
+        successes: *suc as u16,
+        opens: *opn as u8,
+        deadline: (*dl >= 0).then(|| Instant::from_micros(*dl as u64)),
+    })
+}
+
+/// The keys and script of one shared breaker.
+#[derive(Debug, Clone)]
+pub struct Store {
+    key: String,
+    channel: String,
+    script: redis::Script,
+}
+
+/// The settings, as the script's arguments 3..=12.
+fn settings_args(s: &Settings, random: u32) -> [i64; 10] {
+    let open = s.open();
+    let wait = s.half_open_max_wait();
+    [
+        s.failure_threshold().unwrap_or(0) as i64,
+        open.base().as_micros() as i64,
+        open.multiplier() as i64,
+        open.max().as_micros() as i64,
+        open.jitter_ppm() as i64,
+        random as i64,
+        s.half_open_trials() as i64,
+        s.success_threshold() as i64,
+        if wait.as_micros() == u64::MAX {
+            -1
+        } else {
+            wait.as_micros() as i64
+        },
+        s.slow_call().map_or(0, |(_, ppm)| ppm) as i64,
+    ]
+}
+
+impl Store {
+    /// The store of breaker `name` in `namespace`: every key under the hash tag `{namespace:name}`,
+    /// so a Redis Cluster keeps them in one slot.
+    pub fn new(namespace: &str, name: &str) -> Self {
+        Store {
+            key: format!("{{{namespace}:{name}}}:state"),
+            channel: format!("{{{namespace}:{name}}}:events"),
+            script: redis::Script::new(include_str!("transition.lua")),
+        }
+    }
+
+    /// The hash holding the machine.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The pub/sub channel every change is published on.
+    pub fn channel(&self) -> &str {
+        &self.channel
+    }
+
+    /// The script's SHA1 (as `EVALSHA` names it).
+    pub fn script_hash(&self) -> &str {
+        self.script.get_hash()
+    }
+
+    /// Applies `op` in one round trip (`EVALSHA`, reloading the script after `NOSCRIPT`).
+    /// `random` is the jitter draw, used only if the event opens a jittered breaker.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Redis`] when Redis fails, [`StoreError::BadReply`] when the answer is not the
+    /// script's.
+    pub async fn apply<C: ConnectionLike>(
+        &self,
+        con: &mut C,
+        settings: &Settings,
+        op: Op,
+        random: u32,
+    ) -> Result<Reply, StoreError> {
+        let mut inv = self.script.key(&self.key);
+        let name = match op {
+            Op::Read => "read",
+            Op::Acquire => "acquire",
+            Op::Record(_) => "record",
+            Op::Manual(_) => "manual",
+            Op::Advance => "advance",
+        };
+        inv.arg(name).arg(&self.channel);
+        for a in settings_args(settings, random) {
+            inv.arg(a);
+        }
+        match op {
+            Op::Record(r) => {
+                let outcome = match r.outcome {
+                    Outcome::Success => 0,
+                    Outcome::Failure => 1,
+                    Outcome::Ignored => 2,
+                };
+                inv.arg(r.generation)
+                    .arg(outcome)
+                    .arg(u8::from(r.slow))
+                    .arg(u8::from(r.window_trips));
+            }
+            Op::Manual(m) => {
+                inv.arg(manual_code(m));
+            }
+            _ => {}
+        }
+        let raw: redis::Value = inv.invoke_async(con).await?;
+        parse_reply(&raw, op)
+    }
+}
+
+/// Parses the script's reply; anything else is a [`StoreError::BadReply`], never a panic.
+pub(crate) fn parse_reply(raw: &redis::Value, op: Op) -> Result<Reply, StoreError> {
+    let redis::Value::Array(items) = raw else {
+        return Err(StoreError::BadReply("not an array"));
+    };
+    if items.len() != 15 {
+        return Err(StoreError::BadReply("wrong length"));
+    }
+    let mut f = [0i64; 15];
+    for (slot, v) in f.iter_mut().zip(items) {
+        let redis::Value::Int(i) = v else {
+            return Err(StoreError::BadReply("not an integer"));
+        };
+        *slot = *i;
+    }
+    let machine = machine_from(&f[2..9])?;
+    if f[1] < 0 || f[9] < 0 || f[14] < 0 {
+        return Err(StoreError::BadReply("negative counter"));
+    }
+    let before_state = code_state(f[13]).ok_or(StoreError::BadReply("state code"))?;
+    let admission = match op {
+        Op::Acquire => Some(if f[10] == 1 {
+            Admission::Admitted {
+                generation: machine.generation,
+                trial: f[11] == 1,
+            }
+        } else {
+            Admission::Rejected {
+                retry_after: (f[12] >= 0).then(|| Duration::from_micros(f[12] as u64)),
+            }
+        }),
+        _ => None,
+    };
+    Ok(Reply {
+        corrupt: f[0] == 1,
+        seq: f[1] as u64,
+        machine,
+        now: Instant::from_micros(f[9] as u64),
+        admission,
+        before: (
+            before_state,
+            (f[14] as u32) & breaker_core::machine::GENERATION_MASK,
+        ),
+    })
+}
+
+/// Parses a pub/sub message: `seq st gen fail tri suc opn dl now`.
+pub(crate) fn parse_event(payload: &str) -> Option<(u64, Machine, Instant)> {
+    let mut f = [0i64; 9];
+    let mut it = payload.split(' ');
+    for slot in &mut f {
+        *slot = it.next()?.parse().ok()?;
+    }
+    if it.next().is_some() || f[0] < 0 || f[8] < 0 {
+        return None;
+    }
+    let m = machine_from(&f[1..8]).ok()?;
+    Some((f[0] as u64, m, Instant::from_micros(f[8] as u64)))
+}
