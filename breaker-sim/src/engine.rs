@@ -697,7 +697,9 @@ impl Engine<'_> {
         };
         self.in_flight -= 1;
         subject.finish(slot, f.how);
-        self.last_was_failure = f.how == Finish::Failure;
+        // A slow trial re-opens the breaker like a failed one, when the slow-call rule is on.
+        self.last_was_failure =
+            f.how == Finish::Failure || (f.slow && self.spec.slow_rate.is_some());
         let b = self.bin_of(t);
         match f.how {
             Finish::Success => {
