@@ -269,6 +269,7 @@ struct Replayed {
     start: Micros,
     how: Finish,
     latency: Micros,
+    refused: bool,
 }
 
 struct Engine<'a> {
@@ -818,6 +819,7 @@ impl Engine<'_> {
                             start: r.at,
                             how,
                             latency,
+                            refused: true,
                         }),
                         None => waiting.push(calls.len()),
                     }
@@ -826,6 +828,7 @@ impl Engine<'_> {
                             start: r.at,
                             how: Finish::Success,
                             latency: 0,
+                            refused: true,
                         });
                     }
                     continue;
@@ -846,9 +849,13 @@ impl Engine<'_> {
                 start: r.at - latency,
                 how,
                 latency,
+                refused: false,
             });
         }
-        calls.sort_by_key(|c| c.start); // stable: ties keep the file's order
+        // Calls that started at the same instant: those the recording admitted go before those it
+        // refused (within one state, admissions come first: a refusal in half-open means the
+        // trial slots were taken), then the file's order (the sort is stable).
+        calls.sort_by_key(|c| (c.start, c.refused));
         let mut i = 0;
         loop {
             let heap_next = self.heap.peek().map(|Reverse((t, _, _))| *t);
