@@ -493,3 +493,75 @@ impl<C: Clock, W: Write> Listener for TraceRecorder<C, W> {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Dur;
+
+    /// The open durations follow the core's jitter formula over the seeded stream, draw by draw:
+    /// `10 s - (5 s * r >> 32)` for fixed 10 s with 50 % jitter, `r` the next number of
+    /// splitmix64 seeded with `seed ^ 0x7177_E400`.
+    #[test]
+    fn jitter_draws_come_from_the_seeded_stream() {
+        let spec = ConfigSpec {
+            failure_threshold: Some(1),
+            open: Some(Dur::secs(10)),
+            jitter: Some(0.5),
+            ..ConfigSpec::default()
+        };
+        let drive = |seed: u64| {
+            with_subject(&spec, 0, seed, &mut |s| {
+                let mut changes = Vec::new();
+                let mut t = 0;
+                for _ in 0..4 {
+                    let ticket = s.acquire().expect("closed or half-open admits");
+                    s.finish(ticket.slot, Finish::Failure);
+                    s.take_changes(&mut changes);
+                    t += 20_000_000;
+                    s.set_time(t);
+                }
+                changes
+                    .iter()
+                    .filter_map(|c| c.open_for)
+                    .collect::<Vec<u64>>()
+            })
+            .unwrap()
+        };
+        for seed in [0, 42] {
+            let mut x = seed ^ 0x7177_E400;
+            let mut state = splitmix64(&mut x);
+            let expected: Vec<u64> = (0..4)
+                .map(|_| {
+                    let r = (splitmix64(&mut state) >> 32) as u64;
+                    10_000_000 - ((5_000_000 * r) >> 32)
+                })
+                .collect();
+            assert_eq!(drive(seed), expected, "seed {seed}");
+        }
+        assert_ne!(drive(0), drive(42));
+    }
+
+    #[test]
+    fn unsupported_window_sizes_are_named() {
+        let spec = ConfigSpec {
+            window: Some(WindowSpec::Time {
+                buckets: 7,
+                bucket: Dur::secs(1),
+            }),
+            failure_rate: Some(0.5),
+            ..ConfigSpec::default()
+        };
+        let e = check(&spec).unwrap_err();
+        assert!(e.to_string().contains("time window of 7 buckets"), "{e}");
+        for &n in COUNT_WINDOW_SIZES {
+            let spec = ConfigSpec {
+                window: Some(WindowSpec::Count { size: n }),
+                failure_rate: Some(0.5),
+                minimum_calls: Some(n.min(10)),
+                ..ConfigSpec::default()
+            };
+            check(&spec).unwrap();
+        }
+    }
+}
