@@ -533,7 +533,7 @@ mod tests {
             let mut state = splitmix64(&mut x);
             let expected: Vec<u64> = (0..4)
                 .map(|_| {
-                    let r = (splitmix64(&mut state) >> 32) as u64;
+                    let r = splitmix64(&mut state) >> 32;
                     10_000_000 - ((5_000_000 * r) >> 32)
                 })
                 .collect();

@@ -605,8 +605,9 @@ impl Engine<'_> {
                             && t + d < self.end =>
                     {
                         self.totals.retries += 1;
+                        let extra = (d as f64 * caller.retry_jitter * rng.f64()) as Micros;
                         self.push(
-                            t + d,
+                            t + d + extra,
                             Event::Retry {
                                 req,
                                 first,

@@ -329,28 +329,31 @@ fn draw_trade_off<DB: DrawingBackend>(
     result: &SweepResult,
 ) -> Result<(), SimError> {
     root.fill(&WHITE).map_err(plot_err)?;
+    // Wrong refusals span orders of magnitude (a breaker that keeps opening refuses hundreds of
+    // thousands): a log axis, over refusals + 1 so that zero has a place.
     let pts: Vec<(f64, f64)> = result
         .points
         .iter()
-        .map(|r| (detect_cost(r), r.wrongly_refused as f64))
+        .map(|r| (detect_cost(r), r.wrongly_refused as f64 + 1.0))
         .collect();
     let xmax = pts.iter().map(|p| p.0).fold(1e-3, f64::max) * 1.1;
-    let ymax = pts.iter().map(|p| p.1).fold(1.0, f64::max) * 1.15;
+    let ymax = pts.iter().map(|p| p.1).fold(10.0, f64::max) * 3.0;
     let mut chart = ChartBuilder::on(root)
         .caption(
-            "detection time vs healthy calls refused (Pareto front in red)",
+            "detection time vs healthy calls refused (Pareto front in red, * recommended)",
             (FONT, 18),
         )
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(70)
-        .build_cartesian_2d(0f64..xmax, 0f64..ymax)
+        .build_cartesian_2d(0f64..xmax, (1f64..ymax).log_scale())
         .map_err(plot_err)?;
     chart
         .configure_mesh()
         .x_desc("mean time to detect an incident (s)")
-        .y_desc("healthy calls refused")
+        .y_desc("healthy calls refused + 1 (log)")
         .label_style((FONT, 12))
+        .y_label_formatter(&|y| format!("{:.0}", y))
         .draw()
         .map_err(plot_err)?;
     chart
@@ -379,16 +382,18 @@ fn draw_trade_off<DB: DrawingBackend>(
         )
         .map_err(plot_err)?;
     chart
-        .draw_series(front.iter().take(16).map(|p| {
+        .draw_series(front.iter().take(16).enumerate().map(|(k, p)| {
             let star = if Some(p.2) == result.recommended {
                 "* "
             } else {
                 ""
             };
+            // Alternate above and below the point, so that neighbours do not overprint.
+            let v = if k % 2 == 0 { VPos::Bottom } else { VPos::Top };
             Text::new(
-                format!("{star}{}", result.points[p.2].name),
+                format!(" {star}{}", result.points[p.2].name),
                 (p.0, p.1),
-                TextStyle::from((FONT, 12).into_font()).pos(Pos::new(HPos::Left, VPos::Bottom)),
+                TextStyle::from((FONT, 12).into_font()).pos(Pos::new(HPos::Left, v)),
             )
         }))
         .map_err(plot_err)?;

@@ -419,6 +419,10 @@ pub struct Caller {
     /// A `retry_after` longer than this is not waited for.
     #[serde(default = "default_max_retry_wait")]
     pub max_retry_wait: Dur,
+    /// A retry waits `retry_after` plus up to this fraction of it more, drawn per request
+    /// (0: every caller comes back at the same instant).
+    #[serde(default)]
+    pub retry_jitter: f64,
     /// A refused request is answered by a fallback (counted as served, not as a failure).
     #[serde(default)]
     pub fallback: bool,
@@ -438,6 +442,7 @@ impl Default for Caller {
             concurrency: 0,
             retries: 0,
             max_retry_wait: default_max_retry_wait(),
+            retry_jitter: 0.0,
             fallback: false,
         }
     }
@@ -494,6 +499,9 @@ impl Scenario {
                 }
                 _ => {}
             }
+        }
+        if !(0.0..=10.0).contains(&self.caller.retry_jitter) {
+            return bad("caller.retry_jitter must be in [0, 10]".into());
         }
         if self.caller.timeout.0 == 0 {
             return bad("caller.timeout must be longer than zero".into());

@@ -125,7 +125,8 @@ pub struct SweepResult {
     /// Every point's report.
     pub points: Vec<Report>,
     /// Indexes into `points` of the Pareto-optimal configurations: no other point detects at
-    /// least as fast while refusing at most as many healthy calls, and is better in one.
+    /// least as fast while refusing at most as many healthy calls, and is better in one (of
+    /// several configurations with the very same numbers, the first).
     pub pareto: Vec<usize>,
     /// The front's point with the fewest bad calls (leaked into incidents plus wrongly
     /// refused), faster detection breaking ties.
@@ -140,13 +141,17 @@ pub fn detect_cost(r: &Report) -> f64 {
 /// Marks the Pareto front and the recommendation.
 pub fn trade_off(points: Vec<Report>) -> SweepResult {
     let key = |r: &Report| (detect_cost(r), r.wrongly_refused as f64);
+    // Configurations that behave identically (say, a consecutive threshold no run reaches) share
+    // a point: the front keeps the first of them.
     let pareto: Vec<usize> = (0..points.len())
         .filter(|&i| {
             let (d, w) = key(&points[i]);
-            !points.iter().any(|o| {
+            let dominated = points.iter().any(|o| {
                 let (od, ow) = key(o);
                 od <= d && ow <= w && (od < d || ow < w)
-            })
+            });
+            let repeated = points[..i].iter().any(|o| key(o) == (d, w));
+            !dominated && !repeated
         })
         .collect();
     let recommended = pareto.iter().copied().min_by(|&a, &b| {

@@ -4,7 +4,9 @@
 //! a healthy upstream answering every call in exactly 1 ms, no errors, and an incident from 10 s
 //! to 15 s. A refused call fails 1 ms after it started. Caller: no retries, no limit.
 
-use breaker_sim::{report, run, ConfigSpec, Dur, Scenario, SimState, TripReason, WindowSpec, Workload};
+use breaker_sim::{
+    report, run, ConfigSpec, Dur, Scenario, SimState, TripReason, WindowSpec, Workload,
+};
 
 fn scenario(phase: &str) -> Scenario {
     Scenario::from_toml(&format!(
@@ -229,13 +231,19 @@ fn backoff_and_jitter_follow_the_seed() {
             ..ConfigSpec::default()
         };
         let r = run(&spec, Workload::Scenario(&s)).unwrap();
-        r.trips.iter().map(|t| t.open_for.unwrap()).collect::<Vec<u64>>()
+        r.trips
+            .iter()
+            .map(|t| t.open_for.unwrap())
+            .collect::<Vec<u64>>()
     };
     let a = durations(1);
     assert!(a.len() >= 8, "{a:?}");
     for (k, d) in a.iter().enumerate() {
         let nominal = (1_000_000u64 << k.min(3)).min(8_000_000);
-        assert!(*d >= nominal / 2 && *d <= nominal, "open {k}: {d} for nominal {nominal}");
+        assert!(
+            *d >= nominal / 2 && *d <= nominal,
+            "open {k}: {d} for nominal {nominal}"
+        );
     }
     assert_eq!(a, durations(1));
     assert_ne!(a, durations(2));
@@ -251,7 +259,11 @@ fn backoff_and_jitter_follow_the_seed() {
         ..ConfigSpec::default()
     };
     let r = run(&spec, Workload::Scenario(&s)).unwrap();
-    let d: Vec<u64> = r.trips.iter().map(|t| t.open_for.unwrap() / 1_000_000).collect();
+    let d: Vec<u64> = r
+        .trips
+        .iter()
+        .map(|t| t.open_for.unwrap() / 1_000_000)
+        .collect();
     assert_eq!(d[..5], [1, 2, 4, 8, 8]);
 }
 

@@ -2,7 +2,7 @@
 //! callers, an upstream that goes down twice) replays in the simulator, with the same
 //! configuration, to the same state changes at the same instants.
 
-use std::cell::Cell;
+use core::cell::Cell;
 
 use breaker_sim::rng::Rng;
 use breaker_sim::{run, ConfigSpec, Dur, SimState, Trace, TraceRecorder, WindowSpec, Workload};
@@ -23,7 +23,18 @@ async fn recorded_run(seed: u64) -> (String, u64) {
         .build()
         .unwrap();
     let recorder = TraceRecorder::new(Tokio, Vec::new());
-    let breaker = breaker_tokio::CircuitBreaker::with_listener(config, &recorder);
+    let calls = run_callers(seed, config, &recorder).await;
+    let csv = String::from_utf8(recorder.finish().unwrap()).unwrap();
+    (csv, calls)
+}
+
+/// Four callers through a breaker that reports to `recorder`, for 10 s of tokio time.
+async fn run_callers(
+    seed: u64,
+    config: Config<breaker_tokio::CountWindow<20>>,
+    recorder: &TraceRecorder<Tokio, Vec<u8>>,
+) -> u64 {
+    let breaker = breaker_tokio::CircuitBreaker::with_listener(config, recorder);
     let start = tokio::time::Instant::now();
     let calls = Cell::new(0u64);
     let worker = |w: u64| {
@@ -52,9 +63,7 @@ async fn recorded_run(seed: u64) -> (String, u64) {
         }
     };
     tokio::join!(worker(1), worker(2), worker(3), worker(4));
-    drop(breaker);
-    let csv = String::from_utf8(recorder.finish().unwrap()).unwrap();
-    (csv, calls.get())
+    calls.get()
 }
 
 fn replayed(trace: &Trace) -> Changes {

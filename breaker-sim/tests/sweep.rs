@@ -43,7 +43,13 @@ fn the_pareto_front_is_the_non_dominated_points() {
         point("dominated", 2.0, 600, 5),
         point("balanced", 1.0, 100, 80),
         point("slow, refuses nothing", 5.0, 0, 400),
-        point("equal to balanced on one axis, worse on the other", 1.0, 150, 1),
+        point(
+            "equal to balanced on one axis, worse on the other",
+            1.0,
+            150,
+            1,
+        ),
+        point("the same numbers as balanced", 1.0, 100, 80),
     ]);
     assert_eq!(result.pareto, [0, 2, 3]);
     assert_eq!(result.recommended, Some(2)); // 180 bad calls against 510 and 400
