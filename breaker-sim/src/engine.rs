@@ -201,7 +201,6 @@ pub struct Run {
 #[derive(Clone, Copy, Debug)]
 struct Flight {
     first: Micros,
-    started: Micros,
     how: Finish,
     generation: u32,
     trial: bool,
@@ -401,12 +400,13 @@ fn scenario_incidents(s: &Scenario) -> Vec<Incident> {
     v
 }
 
-/// Runs of bins that were not healthy.
+/// Runs of bins where the upstream was down (a degraded bin is drawn, but is no incident: in a
+/// trace, a few unlucky errors are enough for one).
 fn observed_incidents(start: Micros, bin: Micros, health: &[Health]) -> Vec<Incident> {
     let mut v = Vec::new();
     let mut open: Option<usize> = None;
     for (i, h) in health.iter().chain([&Health::Healthy]).enumerate() {
-        match (open, *h == Health::Healthy) {
+        match (open, *h != Health::Down) {
             (None, false) => open = Some(i),
             (Some(s), true) => {
                 v.push(Incident {
@@ -459,36 +459,48 @@ pub(crate) fn trace_start(t: &Trace) -> Micros {
 }
 
 /// A trace carries no ground truth about the upstream: its health per bin is read from the
-/// outcomes recorded in the bin (half or more failed: down; a tenth or more: degraded; no call
-/// ended: as the bin before).
+/// outcomes recorded: those that ended in the bin when there are at least 4, else the last 8 that
+/// ended by the bin's end (an open breaker lets few calls through, and the last ones it let
+/// through say what the upstream was doing). Half or more failed: down; a quarter: degraded.
 fn trace_health(t: &Trace, bin: Micros) -> (Micros, Micros, Micros, Vec<Health>) {
     let start = trace_start(t);
     let end = t.rows.iter().map(|r| r.at).max().unwrap_or(start) + 1;
     let n = (end - start).div_ceil(bin).max(1) as usize;
-    let mut ok = vec![0u32; n];
-    let mut bad = vec![0u32; n];
-    for r in &t.rows {
-        let i = ((r.at - start) / bin) as usize;
-        match r.event {
-            TraceEvent::Success => ok[i] += 1,
-            TraceEvent::Failure => bad[i] += 1,
-            _ => {}
+    let mut ends: Vec<(usize, bool)> = t
+        .rows
+        .iter()
+        .filter_map(|r| match r.event {
+            TraceEvent::Success => Some((((r.at - start) / bin) as usize, false)),
+            TraceEvent::Failure => Some((((r.at - start) / bin) as usize, true)),
+            _ => None,
+        })
+        .collect();
+    ends.sort_by_key(|e| e.0);
+    let judge = |failed: usize, total: usize| {
+        if total == 0 {
+            Health::Healthy
+        } else if failed * 2 >= total {
+            Health::Down
+        } else if failed * 4 >= total {
+            Health::Degraded
+        } else {
+            Health::Healthy
         }
-    }
+    };
     let mut health = Vec::with_capacity(n);
-    let mut last = Health::Healthy;
+    let mut j = 0;
     for i in 0..n {
-        let total = ok[i] + bad[i];
-        if total > 0 {
-            last = if bad[i] * 2 >= total {
-                Health::Down
-            } else if bad[i] * 10 >= total {
-                Health::Degraded
-            } else {
-                Health::Healthy
-            };
+        let first = j;
+        while j < ends.len() && ends[j].0 == i {
+            j += 1;
         }
-        health.push(last);
+        let in_bin = &ends[first..j];
+        let sample = if in_bin.len() >= 4 {
+            in_bin
+        } else {
+            &ends[j.saturating_sub(8)..j]
+        };
+        health.push(judge(sample.iter().filter(|e| e.1).count(), sample.len()));
     }
     (start, end, bin, health)
 }
@@ -510,7 +522,6 @@ impl Engine<'_> {
         let mut arrivals = Arrival::new(&s.load, s.duration.0, s.seed);
         let mut next = arrivals.next(0);
         let mut req: u64 = 0;
-        let caller = &s.caller;
         loop {
             let heap_next = self.heap.peek().map(|Reverse((t, _, _))| *t);
             // Ends and retries due at the same instant go before a new arrival.
@@ -541,7 +552,6 @@ impl Engine<'_> {
                 next = arrivals.next(t);
             }
         }
-        let _ = caller;
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -588,7 +598,6 @@ impl Engine<'_> {
                 };
                 let flight = Flight {
                     first,
-                    started: t,
                     how,
                     generation: ticket.generation,
                     trial: ticket.trial,
@@ -619,7 +628,7 @@ impl Engine<'_> {
                 }
             }
         }
-        self.collect(subject, t);
+        self.collect(subject);
     }
 
     /// The incident containing `t`, if any (instants arrive in order, so a cursor suffices).
@@ -724,14 +733,13 @@ impl Engine<'_> {
         {
             self.shadow.push(t, f.how == Finish::Failure, f.slow);
         }
-        let _ = f.started;
-        self.collect(subject, t);
+        self.collect(subject);
     }
 
     /// Takes the state changes the last operation caused, names the rule behind each trip, and
     /// keeps the simulator's window view in step with the breaker's generations.
     #[inline]
-    fn collect(&mut self, subject: &mut dyn Subject, t: Micros) {
+    fn collect(&mut self, subject: &mut dyn Subject) {
         if !subject.has_changes() {
             return;
         }
@@ -760,7 +768,6 @@ impl Engine<'_> {
             self.changes.push(c);
         }
         self.pending = pending;
-        let _ = t;
     }
 
     fn near_incident(&self, t: Micros) -> bool {
@@ -815,23 +822,16 @@ impl Engine<'_> {
                 TraceEvent::Ignored => Finish::Ignored,
                 TraceEvent::Cancelled => Finish::Cancelled,
                 TraceEvent::Rejected => {
-                    match last {
-                        Some((how, latency)) => calls.push(Replayed {
-                            start: r.at,
-                            how,
-                            latency,
-                            refused: true,
-                        }),
-                        None => waiting.push(calls.len()),
-                    }
                     if last.is_none() {
-                        calls.push(Replayed {
-                            start: r.at,
-                            how: Finish::Success,
-                            latency: 0,
-                            refused: true,
-                        });
+                        waiting.push(calls.len()); // filled in by the first call that ends
                     }
+                    let (how, latency) = last.unwrap_or((Finish::Success, 0));
+                    calls.push(Replayed {
+                        start: r.at,
+                        how,
+                        latency,
+                        refused: true,
+                    });
                     continue;
                 }
                 TraceEvent::State { .. } => continue,
@@ -891,7 +891,6 @@ impl Engine<'_> {
                         self.admitted(t, b, ticket.trial, health);
                         let flight = Flight {
                             first: t,
-                            started: t,
                             how: c.how,
                             generation: ticket.generation,
                             trial: ticket.trial,
@@ -904,7 +903,7 @@ impl Engine<'_> {
                         self.end_refused(t, t, false);
                     }
                 }
-                self.collect(subject, t);
+                self.collect(subject);
             }
         }
     }

@@ -1,6 +1,7 @@
 //! `breaker-sim`: replays a scenario or a recorded trace against breaker configurations in
 //! simulated time, with the real breaker-core machine, and reports and draws the result.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -20,6 +21,22 @@ options:
   --from SECONDS --to SECONDS    the part of the timeline to draw
   --json FILE                write the reports as JSON
   --quiet                    no table";
+
+/// Prints to stdout; a closed stdout (`| head`) ends the program quietly instead of panicking.
+macro_rules! out {
+    ($($t:tt)*) => {{
+        if write!(std::io::stdout().lock(), $($t)*).is_err() {
+            std::process::exit(0);
+        }
+    }};
+}
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        if writeln!(std::io::stdout().lock(), $($t)*).is_err() {
+            std::process::exit(0);
+        }
+    }};
+}
 
 #[derive(Default)]
 struct Args {
@@ -43,7 +60,7 @@ fn parse_args() -> Result<Args, SimError> {
         ..Args::default()
     };
     if a.command == "--help" || a.command == "-h" || a.command == "help" {
-        println!("{USAGE}");
+        outln!("{USAGE}");
         std::process::exit(0);
     }
     a.input = it
@@ -110,11 +127,11 @@ fn speed(calls: u64, started: Instant) -> String {
 fn print_runs(runs: &[Run], args: &Args, started: Instant) -> Result<(), SimError> {
     let reports: Vec<_> = runs.iter().map(metrics::report).collect();
     if !args.quiet {
-        print!("{}", metrics::table(&reports));
-        print!("{}", metrics::incident_lines(&reports));
+        out!("{}", metrics::table(&reports));
+        out!("{}", metrics::incident_lines(&reports));
         for r in runs {
             for t in &r.trips {
-                println!(
+                outln!(
                     "{}: trip at {:.3}s from {}: {}",
                     r.spec,
                     (t.at - r.start) as f64 / 1e6,
@@ -124,7 +141,7 @@ fn print_runs(runs: &[Run], args: &Args, started: Instant) -> Result<(), SimErro
             }
         }
     }
-    println!("{}", speed(reports.iter().map(|r| r.calls).sum(), started));
+    outln!("{}", speed(reports.iter().map(|r| r.calls).sum(), started));
     let opts = PlotOptions {
         from: args.from,
         to: args.to,
@@ -132,11 +149,11 @@ fn print_runs(runs: &[Run], args: &Args, started: Instant) -> Result<(), SimErro
     };
     for p in &args.plots {
         plot::timeline(runs, &opts, p)?;
-        println!("wrote {}", p.display());
+        outln!("wrote {}", p.display());
     }
     if let Some(j) = &args.json {
         write(j, &json(&reports)?)?;
-        println!("wrote {}", j.display());
+        outln!("wrote {}", j.display());
     }
     Ok(())
 }
@@ -180,8 +197,8 @@ fn main_inner() -> Result<(), SimError> {
             let calls: u64 = result.points.iter().map(|r| r.calls).sum();
             let elapsed = speed(calls, started);
             if !args.quiet {
-                print!("{}", metrics::table(&result.points));
-                println!("Pareto front (detection time vs healthy calls refused):");
+                out!("{}", metrics::table(&result.points));
+                outln!("Pareto front (detection time vs healthy calls refused):");
                 for &i in &result.pareto {
                     let r = &result.points[i];
                     let mark = if Some(i) == result.recommended {
@@ -189,7 +206,7 @@ fn main_inner() -> Result<(), SimError> {
                     } else {
                         ""
                     };
-                    println!(
+                    outln!(
                         "  {}: detect {} s, {} wrongly refused, {} leaked{mark}",
                         r.name,
                         r.detect_s.map_or("-".into(), |d| format!("{d:.2}")),
@@ -198,10 +215,10 @@ fn main_inner() -> Result<(), SimError> {
                     );
                 }
             }
-            println!("{elapsed}");
+            outln!("{elapsed}");
             for p in &args.plots {
                 plot::trade_off(&result, p)?;
-                println!("wrote {}", p.display());
+                outln!("wrote {}", p.display());
             }
             if let (Some(p), Some(i)) = (&args.timeline, result.recommended) {
                 let grid = scenario
@@ -217,11 +234,11 @@ fn main_inner() -> Result<(), SimError> {
                     ..PlotOptions::default()
                 };
                 plot::timeline(&[run], &opts, p)?;
-                println!("wrote {}", p.display());
+                outln!("wrote {}", p.display());
             }
             if let Some(j) = &args.json {
                 write(j, &json(&result)?)?;
-                println!("wrote {}", j.display());
+                outln!("wrote {}", j.display());
             }
             Ok(())
         }

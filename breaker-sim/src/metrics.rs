@@ -158,7 +158,7 @@ pub fn report(run: &Run) -> Report {
     let mut incidents = Vec::new();
     let (mut detect_sum, mut undetected, mut recover_sum, mut recovered) = (0.0, 0, 0.0, 0);
     for inc in &run.incidents {
-        let already = state_at(run, inc.start) != SimState::Closed && inc.start > run.start;
+        let already = state_at(run, inc.start) != SimState::Closed;
         let detect = if already {
             Some(0.0)
         } else {
@@ -298,7 +298,7 @@ pub fn incident_lines(reports: &[Report]) -> String {
     for r in reports {
         for i in &r.incidents {
             out.push_str(&format!(
-                "{}: {} {:.0}s-{:.0}s: detected after {} s, {} leaked, {} refused, recovered {} s after\n",
+                "{}: {} {:.1}s-{:.1}s: detected after {} s, {} leaked, {} refused, recovered {} s after\n",
                 r.name,
                 i.kind,
                 i.start_s,

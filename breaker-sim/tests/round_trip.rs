@@ -121,3 +121,25 @@ async fn another_configuration_changes_the_replay() {
     assert!(!changes.is_empty());
     assert_ne!(changes, trace.state_changes());
 }
+
+/// A trace has no ground truth about the upstream: the incidents read from it (bins where half
+/// the calls that ended failed, or, with too few, the last calls before) match the two outages
+/// of the recorded run (2-4 s and 6-6.5 s after its start, within the bins and the first
+/// caller's first gap).
+#[tokio::test(start_paused = true)]
+async fn incidents_are_read_from_the_trace() {
+    let (csv, _) = recorded_run(1).await;
+    let trace = Trace::parse(&csv).unwrap();
+    let spec = ConfigSpec {
+        failure_threshold: Some(4),
+        open: Some(Dur::millis(700)),
+        ..ConfigSpec::default()
+    };
+    let r = breaker_sim::report(&run(&spec, Workload::Trace(&trace, 100_000)).unwrap());
+    let spans: Vec<(f64, f64)> = r.incidents.iter().map(|i| (i.start_s, i.end_s)).collect();
+    assert_eq!(spans.len(), 2, "{spans:?}");
+    let near = |a: f64, b: f64| (a - b).abs() <= 0.25;
+    assert!(near(spans[0].0, 2.0) && near(spans[0].1, 4.0), "{spans:?}");
+    assert!(near(spans[1].0, 6.0) && near(spans[1].1, 6.5), "{spans:?}");
+    assert!(r.incidents.iter().all(|i| i.detect_s.is_some()));
+}
