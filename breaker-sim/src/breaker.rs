@@ -275,7 +275,7 @@ fn run_typed<W: Window, R>(
         clock: &clock,
         changes: RefCell::new(Vec::new()),
     };
-    let breaker = CircuitBreaker::with_listener(&clock, config, &listener);
+    let breaker = CircuitBreaker::with_clock_and_listener(&clock, config, &listener);
     let mut adapter = Adapter {
         breaker: &breaker,
         clock: &clock,
@@ -308,8 +308,8 @@ impl Listener for SimListener<'_> {
     }
 }
 
-type SimPermit<'b, 'c, W> = Permit<'b, &'c ManualClock, W, &'c SimListener<'c>, Config<W>>;
-type SimBreaker<'c, W> = CircuitBreaker<&'c ManualClock, W, &'c SimListener<'c>, Config<W>>;
+type SimBreaker<'c, W> = CircuitBreaker<&'c ManualClock, Config<W>, &'c SimListener<'c>>;
+type SimPermit<'b, 'c, W> = Permit<&'b SimBreaker<'c, W>>;
 
 struct Adapter<'b, 'c, W: Window> {
     breaker: &'b SimBreaker<'c, W>,
@@ -397,7 +397,7 @@ impl<W: Window> Subject for Adapter<'_, '_, W> {
 ///
 /// let clock = ManualClock::new();
 /// let recorder = TraceRecorder::new(&clock, Vec::new());
-/// let breaker = CircuitBreaker::with_listener(&clock, Config::default(), &recorder);
+/// let breaker = CircuitBreaker::with_clock_and_listener(&clock, Config::default(), &recorder);
 /// let _ = breaker.call(|| Err::<(), _>("refused"));
 /// let csv = String::from_utf8(recorder.finish()?).unwrap();
 /// assert!(csv.lines().any(|l| l.starts_with("0,failure")));

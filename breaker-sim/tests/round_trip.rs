@@ -50,7 +50,7 @@ async fn run_callers(
                 let latency = 500 + rng.next_u64() % 30_000;
                 calls.set(calls.get() + 1);
                 let _ = breaker
-                    .call(async move {
+                    .call_async(async move {
                         if down || flaky {
                             Err("refused") // fails at once: a refused connection
                         } else {
