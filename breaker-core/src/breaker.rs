@@ -27,7 +27,12 @@ use crate::stats::Stats;
 use crate::sync::{const_unless_loom, AtomicU64, AtomicUsize, Ordering};
 use crate::window::{NoWindow, Sample, Window, WindowKind};
 
+/// Bits of the generation that tag the deadline word. Shrunk under `cfg(breaker_verify)` so that
+/// the loom models wrap the tag within a few transitions.
+#[cfg(not(breaker_verify))]
 const TAG_BITS: u32 = 12;
+#[cfg(breaker_verify)]
+const TAG_BITS: u32 = 2;
 const TAG_MASK: u64 = (1 << TAG_BITS) - 1;
 /// "No deadline" in the deadline word: the largest 52-bit instant.
 const NEVER: u64 = (1 << (64 - TAG_BITS)) - 1;
@@ -56,10 +61,11 @@ fn code_state(c: u64) -> State {
 /// `state:3 | opens:5 | generation:24 | payload:32`, where the payload is the consecutive failures,
 /// or, while half-open, `trials:10 | successes:10 | failures:12`.
 pub(crate) fn pack(m: &Machine) -> u64 {
+    let count = machine::MAX_HALF_OPEN_COUNT;
     let payload = match m.state {
         State::HalfOpen => {
-            (m.trials as u32 & 0x3FF)
-                | ((m.successes as u32 & 0x3FF) << 10)
+            (m.trials.min(count) as u32)
+                | ((m.successes.min(count) as u32) << 10)
                 | (m.failures.min(machine::MAX_HALF_OPEN_FAILURES) << 20)
         }
         _ => m.failures,
@@ -90,6 +96,39 @@ pub(crate) fn unpack(word: u64, deadline: Option<Instant>) -> Machine {
         opens: ((word >> 3) & 0x1F) as u8,
         deadline,
     }
+}
+
+/// Whether this thread is unwinding from a panic: a permit dropped then (the call panicked) gives
+/// its trial slot back but calls no listener, since a listener that panicked too would abort the
+/// process. Needs the `std` feature; without it this is always false, and a listener that panics
+/// in `on_cancelled` or `on_state_change` during an unwind aborts (as it would on `panic = "abort"`,
+/// the usual setting on bare metal).
+#[inline]
+fn unwinding() -> bool {
+    #[cfg(feature = "std")]
+    {
+        std::thread::panicking()
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        false
+    }
+}
+
+/// How [`CircuitBreaker::publish_deadline`] treats a deadline already stored for its generation.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Publish {
+    /// The transition's winner, after its compare-and-swap.
+    Winner,
+    /// A deadline that changes within a generation (the half-open maximum wait restarting).
+    Later,
+    /// A caller that found an open state's deadline unpublished.
+    Help,
+}
+
+/// A deadline as stored in the deadline word: microseconds, `NEVER` for none.
+fn deadline_micros(d: Option<Instant>) -> u64 {
+    d.map_or(NEVER, |d| d.as_micros().min(NEVER - 1))
 }
 
 /// The live environment: the breaker's clock, read at most once per operation, and the
@@ -266,7 +305,8 @@ where
                 // A deadline that changes within a generation (the half-open maximum wait
                 // restarting with a trial) is published before the word that relies on it, so no
                 // reader pairs the new trial with the old deadline.
-                self.publish_deadline(&step.next);
+                let micros = deadline_micros(step.next.deadline);
+                self.publish_deadline(step.next.generation, micros, Publish::Later);
             }
             let next = pack(&step.next);
             if next == word {
@@ -301,59 +341,102 @@ where
     /// After a winning transition: publish its deadline and start a closed period with an empty
     /// window.
     fn publish(&self, m: &Machine) {
-        self.publish_deadline(m);
-        if m.state == State::Closed {
-            self.window.reset();
+        match m.state {
+            State::Open | State::HalfOpen => {
+                self.publish_deadline(m.generation, deadline_micros(m.deadline), Publish::Winner)
+            }
+            // Closed, forced open and disabled read no deadline (see `deadline_for`).
+            State::Closed => self.window.reset(),
+            State::ForcedOpen | State::Disabled => {}
         }
     }
 
-    /// Stores `m`'s deadline tagged with its generation.
+    /// Stores a deadline for `generation`, tagged with it, if that generation is still the one
+    /// live in the state word.
     ///
-    /// Every transition tags the deadline word, those without a deadline too: "newer" below
-    /// compares tags modulo 2^12, which holds only while the stored tag is less than half the tag
-    /// space behind. (Publishing only open and half-open deadlines let 2048 or more deadline-free
-    /// transitions, such as repeated `force_closed` or `reset` calls, make the next trip's
-    /// deadline look older than the stored one: it was never published, and the breaker stayed
-    /// open until a manual change.)
-    fn publish_deadline(&self, m: &Machine) {
-        let micros = match m.state {
-            State::Open | State::HalfOpen => {
-                m.deadline.map_or(NEVER, |d| d.as_micros().min(NEVER - 1))
+    /// Only the live generation publishes: a publisher overtaken by a later transition (a thread
+    /// descheduled between its compare-and-swap and this store, for any number of transitions)
+    /// gives up, and the later transition publishes its own deadline. The state word is loaded
+    /// after the deadline word, so a deadline already published by a later generation (stored
+    /// after that generation's word) is always seen with that word, and the publisher gives up;
+    /// a later publish that lands between the check and the compare-and-swap below fails it.
+    /// (An earlier design compared 12-bit tags modulo 4096 to decide which publish is newer: a
+    /// publisher delayed across 2049..=4095 transitions looked newer, overwrote the live
+    /// deadline, and the breaker stayed open for good.)
+    ///
+    /// What is left: the compare-and-swap succeeds on a stale value only if the deadline word
+    /// went back to the exact value loaded (same instant and same tag, so 2^12 transitions or a
+    /// multiple) between two instructions of this loop, or the state word's generation wrapped
+    /// (2^24 transitions) between a transition and its publish. Then the live generation reads
+    /// a wrong deadline, or none: an open breaker whose deadline reads as unpublished gets one
+    /// from its next caller ([`Publish::Help`]), so it still half-opens, at most one nominal open
+    /// duration after that call.
+    fn publish_deadline(&self, generation: u32, micros: u64, mode: Publish) {
+        let tag = (generation as u64) & TAG_MASK;
+        let new = (micros << TAG_BITS) | tag;
+        let mut old = self.deadline.load(Ordering::Acquire);
+        loop {
+            let live = unpack(self.word.load(Ordering::Acquire), None);
+            if live.generation != generation || !matches!(live.state, State::Open | State::HalfOpen)
+            {
+                return; // overtaken: the live generation publishes its own
             }
-            State::Closed | State::ForcedOpen | State::Disabled => NEVER,
-        };
-        let tag = (m.generation as u64) & TAG_MASK;
-        let word = (micros << TAG_BITS) | tag;
-        // A publisher delayed past a later transition must not overwrite that one's deadline:
-        // only a newer tag may replace an older one. Within one generation (a half-open trial
-        // restarting the maximum wait) a deadline only moves later.
-        let _ = self
-            .deadline
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |old| {
-                let age = tag.wrapping_sub(old & TAG_MASK) & TAG_MASK;
-                let newer = if age == 0 {
-                    micros > old >> TAG_BITS
-                } else {
-                    age < (1 << (TAG_BITS - 1))
-                };
-                newer.then_some(word)
-            });
+            let ours = old & TAG_MASK == tag;
+            let stored = old >> TAG_BITS;
+            let keep = match mode {
+                // The transition's own open deadline is the truth, over a helper's estimate.
+                Publish::Winner if live.state == State::Open => old == new,
+                // A half-open deadline only moves later within its generation: a trial admitted
+                // before the winner published may have restarted the maximum wait already.
+                Publish::Winner | Publish::Later => ours && stored >= micros,
+                Publish::Help => ours && stored != NEVER,
+            };
+            if keep {
+                return;
+            }
+            match self
+                .deadline
+                .compare_exchange_weak(old, new, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return,
+                Err(actual) => old = actual,
+            }
+        }
+    }
+
+    /// An open state whose deadline reads as unpublished: its winner has not published yet (it is
+    /// descheduled, or lost its publish to a wrap-around, see `publish_deadline`). Rather than
+    /// stay open until it does, the caller publishes an estimate, `now` plus the nominal open
+    /// duration, which is never earlier than the true deadline; the winner's own publish, if it
+    /// comes, replaces it.
+    #[cold]
+    fn help_publish(&self, m: &Machine, env: &mut LiveEnv<'_, C>) {
+        let estimate = env.now() + self.config().settings().open().nominal(m.opens);
+        self.publish_deadline(m.generation, deadline_micros(Some(estimate)), Publish::Help);
+    }
+
+    /// Book-keeping of a transition this thread won, done before any listener runs (a listener
+    /// that panics must not leave it undone).
+    #[inline]
+    fn transitioned(&self, transition: Option<Transition>, env: &mut LiveEnv<'_, C>) {
+        if let Some(t) = transition {
+            if t.to == State::Open {
+                self.opened_at
+                    .store(env.now().as_micros(), Ordering::Relaxed);
+            }
+        }
     }
 
     #[inline]
-    fn notify(&self, transition: Option<Transition>, env: &mut LiveEnv<'_, C>) {
+    fn notify(&self, transition: Option<Transition>) {
         if let Some(t) = transition {
-            self.notify_change(t, env);
+            self.notify_change(t);
         }
     }
 
     #[cold]
     #[inline(never)]
-    fn notify_change(&self, t: Transition, env: &mut LiveEnv<'_, C>) {
-        if t.to == State::Open {
-            self.opened_at
-                .store(env.now().as_micros(), Ordering::Relaxed);
-        }
+    fn notify_change(&self, t: Transition) {
         // A manual close of a closed breaker starts a generation but changes no state.
         if L::ENABLED && t.from != t.to {
             self.listener
@@ -390,16 +473,28 @@ where
         // unpublished is left to `apply`, since it may belong to a transition that replaced this
         // word meanwhile.
         let m = self.load(self.word.load(Ordering::Acquire));
-        if m.state == State::Open && m.deadline.is_some() {
-            if let Some(left) = m.open_time_left(env.now()) {
+        if m.state == State::Open {
+            if m.deadline.is_none() {
+                self.help_publish(&m, &mut env);
+            } else if let Some(left) = m.open_time_left(env.now()) {
                 return Err(self.reject(State::Open, Some(left)));
             }
         }
         let step = self.apply(&mut env, |m, env| m.acquire(s, env));
-        self.notify(step.transition, &mut env);
+        self.transitioned(step.transition, &mut env);
         match step.value {
-            Admission::Admitted { generation, trial } => Ok(self.admitted(generation, trial)),
-            Admission::Rejected { retry_after } => Err(self.reject(step.next.state, retry_after)),
+            Admission::Admitted { generation, trial } => {
+                // The permit exists before any listener runs: a listener that panics drops it,
+                // which gives a trial slot back (a cancellation).
+                let permit = self.permit(generation, trial);
+                self.notify(step.transition);
+                self.listener.before_call(self.name(), trial);
+                Ok(permit)
+            }
+            Admission::Rejected { retry_after } => {
+                self.notify(step.transition);
+                Err(self.reject(step.next.state, retry_after))
+            }
         }
     }
 
@@ -417,12 +512,19 @@ where
 
     #[inline]
     fn admitted(&self, generation: u32, trial: bool) -> Permit<'_, C, W, L, K> {
+        // Created before the listener runs, so that a panicking `before_call` drops it.
+        let permit = self.permit(generation, trial);
+        self.listener.before_call(self.name(), trial);
+        permit
+    }
+
+    #[inline]
+    fn permit(&self, generation: u32, trial: bool) -> Permit<'_, C, W, L, K> {
         let start = if self.config().settings().slow_call_threshold().is_some() {
             Some(self.clock.now())
         } else {
             None
         };
-        self.listener.before_call(self.name(), trial);
         Permit::new(self, generation, trial, start)
     }
 
@@ -441,7 +543,9 @@ where
         match finish {
             Finish::Cancelled if !trial => {
                 // Only half-open trials hold anything to give back; see `Machine::record`.
-                self.listener.on_cancelled(self.name());
+                if !unwinding() {
+                    self.listener.on_cancelled(self.name());
+                }
                 None
             }
             Finish::Outcome(Outcome::Success, _) if start.is_none() => {
@@ -520,13 +624,18 @@ where
                 let step = self.apply(&mut env, |m, env| m.record(report, s, env));
                 step.transition
             };
+        // The breaker is consistent from here on: listeners run last.
+        self.transitioned(transition, &mut env);
+        if matches!(finish, Finish::Cancelled) && unwinding() {
+            return transition;
+        }
         match finish {
             Finish::Outcome(Outcome::Success, _) => self.listener.on_success(s.name(), elapsed),
             Finish::Outcome(Outcome::Failure, error) => self.listener.on_failure(s.name(), error),
             Finish::Outcome(Outcome::Ignored, _) => self.listener.on_ignored(s.name()),
             Finish::Cancelled => self.listener.on_cancelled(s.name()),
         }
-        self.notify(transition, &mut env);
+        self.notify(transition);
         transition
     }
 
@@ -612,7 +721,8 @@ where
         let s = self.config().settings();
         let mut env = self.env();
         let step = self.apply(&mut env, |m, env| m.manual(action, s, env));
-        self.notify(step.transition, &mut env);
+        self.transitioned(step.transition, &mut env);
+        self.notify(step.transition);
         step.transition
     }
 
