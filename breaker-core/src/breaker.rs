@@ -37,6 +37,8 @@ const TAG_MASK: u64 = (1 << TAG_BITS) - 1;
 /// "No deadline" in the deadline word: the largest 52-bit instant.
 const NEVER: u64 = (1 << (64 - TAG_BITS)) - 1;
 const NOT_OPENED: u64 = u64::MAX;
+/// The generation a report carries once its own has come round again: it matches none.
+const STALE: u32 = u32::MAX;
 
 fn state_code(s: State) -> u64 {
     match s {
@@ -182,6 +184,9 @@ pub struct CircuitBreaker<C, W = NoWindow, L = (), K = Config<W>> {
     /// `deadline_micros << 12 | generation & 0xFFF`.
     deadline: AtomicU64,
     opened_at: AtomicU64,
+    /// Transitions won so far, counted after each winning compare-and-swap: tells a permit whose
+    /// generation has come round again (2^24 transitions later) from a current one.
+    transitions: AtomicU64,
     rejected: AtomicUsize,
     window: W,
     clock: C,
@@ -206,6 +211,7 @@ impl<C, W: Window, L, K> CircuitBreaker<C, W, L, K> {
                 word: AtomicU64::new(0),
                 deadline: AtomicU64::new(0),
                 opened_at: AtomicU64::new(NOT_OPENED),
+                transitions: AtomicU64::new(0),
                 rejected: AtomicUsize::new(0),
                 window: W::NEW,
                 clock,
@@ -329,6 +335,8 @@ where
             {
                 Ok(_) => {
                     if step.transition.is_some() {
+                        // First, so that at most one transition per thread is ever uncounted.
+                        self.transitions.fetch_add(1, Ordering::Relaxed);
                         self.publish(&step.next);
                     }
                     return step;
@@ -525,7 +533,31 @@ where
         } else {
             None
         };
-        Permit::new(self, generation, trial, start)
+        // Read after the word that admitted the call (see `current`).
+        let since = self.transitions.load(Ordering::Relaxed);
+        Permit::new(self, generation, since, trial, start)
+    }
+
+    /// The generation a permit admitted in `generation`, when `since` transitions had been counted,
+    /// reports with: its own, or [`STALE`] once its generation has come round again.
+    ///
+    /// Generations repeat every 2^24 transitions (they share the state word), so the generation
+    /// alone would take a permit held across 2^24 transitions for a current one: a trial's report
+    /// would give back the slot of the current trial. The transition count tells them apart:
+    /// a current permit has seen at most one uncounted transition per thread (each winner counts
+    /// its transition right after its compare-and-swap), far below 2^23; a permit whose generation
+    /// came round again has seen 2^24 transitions, at most as many below that as transitions
+    /// happened between the word that admitted it and its reading of the count (two adjacent
+    /// instructions). So this holds unless 2^23 transitions happen between two instructions of one
+    /// acquire, or 2^23 threads are between a compare-and-swap and the count at once.
+    #[inline]
+    fn current(&self, generation: u32, since: u64) -> u32 {
+        let seen = self.transitions.load(Ordering::Relaxed).wrapping_sub(since);
+        if seen > u64::from(machine::GENERATION_MASK / 2) {
+            STALE
+        } else {
+            generation
+        }
     }
 
     /// Records a finished call; returns the state change it caused.
@@ -536,6 +568,7 @@ where
     pub(crate) fn finish(
         &self,
         generation: u32,
+        since: u64,
         trial: bool,
         start: Option<Instant>,
         finish: Finish<'_>,
@@ -551,25 +584,28 @@ where
             Finish::Outcome(Outcome::Success, _) if start.is_none() => {
                 let m = unpack(self.word.load(Ordering::Acquire), None);
                 if !m.success_is_noop() {
-                    return self.finish_slow(generation, start, finish, None);
+                    return self.finish_slow(generation, since, start, finish, None);
                 }
                 match W::KIND {
                     WindowKind::None => {}
-                    WindowKind::Count { .. } if m.generation == generation => {
+                    WindowKind::Count { .. }
+                        if m.generation == generation
+                            && self.current(generation, since) == generation =>
+                    {
                         let s = self.config().settings();
                         let counts =
                             self.window
                                 .record(Instant::ZERO, s.bucket(), Sample::default());
                         if machine::window_trips(counts, s) {
-                            return self.finish_slow(generation, start, finish, Some(true));
+                            return self.finish_slow(generation, since, start, finish, Some(true));
                         }
                     }
-                    _ => return self.finish_slow(generation, start, finish, None),
+                    _ => return self.finish_slow(generation, since, start, finish, None),
                 }
                 self.listener.on_success(self.name(), None);
                 None
             }
-            _ => self.finish_slow(generation, start, finish, None),
+            _ => self.finish_slow(generation, since, start, finish, None),
         }
     }
 
@@ -577,6 +613,7 @@ where
     fn finish_slow(
         &self,
         generation: u32,
+        since: u64,
         start: Option<Instant>,
         finish: Finish<'_>,
         window_verdict: Option<bool>,
@@ -594,6 +631,8 @@ where
         let slow = matches!((elapsed, s.slow_call_threshold()), (Some(e), Some(t)) if e >= t);
         let mut window_trips = window_verdict.unwrap_or(false);
         let word = self.word.load(Ordering::Acquire);
+        // After the word: a report judged stale against a later count is stale against `word`.
+        let generation = self.current(generation, since);
         if window_verdict.is_none() && W::KIND != WindowKind::None && outcome != Outcome::Ignored {
             let m = unpack(word, None);
             if m.generation == generation && m.admits_without_clock() {

@@ -57,6 +57,8 @@ where
 {
     breaker: &'a CircuitBreaker<C, W, L, K>,
     generation: u32,
+    /// The breaker's transition count when admitted (see `CircuitBreaker::current`).
+    since: u64,
     trial: bool,
     start: Option<Instant>,
 }
@@ -72,12 +74,14 @@ where
     pub(crate) fn new(
         breaker: &'a CircuitBreaker<C, W, L, K>,
         generation: u32,
+        since: u64,
         trial: bool,
         start: Option<Instant>,
     ) -> Self {
         Permit {
             breaker,
             generation,
+            since,
             trial,
             start,
         }
@@ -102,7 +106,7 @@ where
     fn end(self, finish: Finish<'_>) -> Option<Transition> {
         let this = ManuallyDrop::new(self);
         this.breaker
-            .finish(this.generation, this.trial, this.start, finish)
+            .finish(this.generation, this.since, this.trial, this.start, finish)
     }
 
     /// Reports `outcome`; returns whether this report opened the breaker.
@@ -179,8 +183,13 @@ where
     K: Borrow<Config<W>>,
 {
     fn drop(&mut self) {
-        self.breaker
-            .finish(self.generation, self.trial, self.start, Finish::Cancelled);
+        self.breaker.finish(
+            self.generation,
+            self.since,
+            self.trial,
+            self.start,
+            Finish::Cancelled,
+        );
     }
 }
 
