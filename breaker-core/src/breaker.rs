@@ -312,7 +312,8 @@ where
                 // restarting with a trial) is published before the word that relies on it, so no
                 // reader pairs the new trial with the old deadline.
                 let micros = deadline_micros(step.next.deadline);
-                self.publish_deadline(step.next.generation, micros, Publish::Later);
+                let since = self.transitions.load(Ordering::Relaxed);
+                self.publish_deadline(step.next.generation, since, micros, Publish::Later);
             }
             let next = pack(&step.next);
             if next == word {
@@ -336,8 +337,8 @@ where
                 Ok(_) => {
                     if step.transition.is_some() {
                         // First, so that at most one transition per thread is ever uncounted.
-                        self.transitions.fetch_add(1, Ordering::Relaxed);
-                        self.publish(&step.next);
+                        let since = self.transitions.fetch_add(1, Ordering::Relaxed);
+                        self.publish(&step.next, since.wrapping_add(1));
                     }
                     return step;
                 }
@@ -348,10 +349,11 @@ where
 
     /// After a winning transition: publish its deadline and start a closed period with an empty
     /// window.
-    fn publish(&self, m: &Machine) {
+    fn publish(&self, m: &Machine, since: u64) {
         match m.state {
             State::Open | State::HalfOpen => {
-                self.publish_deadline(m.generation, deadline_micros(m.deadline), Publish::Winner)
+                let micros = deadline_micros(m.deadline);
+                self.publish_deadline(m.generation, since, micros, Publish::Winner)
             }
             // Closed, forced open and disabled read no deadline (see `deadline_for`).
             State::Closed => self.window.reset(),
@@ -372,20 +374,25 @@ where
     /// publisher delayed across 2049..=4095 transitions looked newer, overwrote the live
     /// deadline, and the breaker stayed open for good.)
     ///
+    /// The state word's generation comes round again every 2^24 transitions; `since` (the
+    /// transition count just after the word that made `generation` live was seen) tells a
+    /// generation come round again from the live one, as for permits (see `current`).
+    ///
     /// What is left: the compare-and-swap succeeds on a stale value only if the deadline word
     /// went back to the exact value loaded (same instant and same tag, so 2^12 transitions or a
-    /// multiple) between two instructions of this loop, or the state word's generation wrapped
-    /// (2^24 transitions) between a transition and its publish. Then the live generation reads
-    /// a wrong deadline, or none: an open breaker whose deadline reads as unpublished gets one
-    /// from its next caller ([`Publish::Help`]), so it still half-opens, at most one nominal open
-    /// duration after that call.
-    fn publish_deadline(&self, generation: u32, micros: u64, mode: Publish) {
+    /// multiple, each publishing that same instant) between two adjacent instructions of this
+    /// loop. Then the live generation reads a wrong deadline, or none: an open breaker whose
+    /// deadline reads as unpublished gets one from its next caller ([`Publish::Help`]), so it
+    /// still half-opens, at most one nominal open duration after that call.
+    fn publish_deadline(&self, generation: u32, since: u64, micros: u64, mode: Publish) {
         let tag = (generation as u64) & TAG_MASK;
         let new = (micros << TAG_BITS) | tag;
         let mut old = self.deadline.load(Ordering::Acquire);
         loop {
             let live = unpack(self.word.load(Ordering::Acquire), None);
-            if live.generation != generation || !matches!(live.state, State::Open | State::HalfOpen)
+            if live.generation != generation
+                || !matches!(live.state, State::Open | State::HalfOpen)
+                || self.current(generation, since) == STALE
             {
                 return; // overtaken: the live generation publishes its own
             }
@@ -406,7 +413,22 @@ where
                 .deadline
                 .compare_exchange_weak(old, new, Ordering::AcqRel, Ordering::Acquire)
             {
-                Ok(_) => return,
+                Ok(_) => {
+                    // The deadline word may have held `old` all along while transitions went by
+                    // (a later generation that published the same instant with the same tag,
+                    // 2^12 transitions on, found its value there and kept it): overtaken in the
+                    // meantime, put back what was there.
+                    let live = unpack(self.word.load(Ordering::Acquire), None);
+                    if live.generation != generation || self.current(generation, since) == STALE {
+                        let _ = self.deadline.compare_exchange(
+                            new,
+                            old,
+                            Ordering::AcqRel,
+                            Ordering::Relaxed,
+                        );
+                    }
+                    return;
+                }
                 Err(actual) => old = actual,
             }
         }
@@ -419,8 +441,10 @@ where
     /// comes, replaces it.
     #[cold]
     fn help_publish(&self, m: &Machine, env: &mut LiveEnv<'_, C>) {
+        let since = self.transitions.load(Ordering::Relaxed);
         let estimate = env.now() + self.config().settings().open().nominal(m.opens);
-        self.publish_deadline(m.generation, deadline_micros(Some(estimate)), Publish::Help);
+        let micros = deadline_micros(Some(estimate));
+        self.publish_deadline(m.generation, since, micros, Publish::Help);
     }
 
     /// Book-keeping of a transition this thread won, done before any listener runs (a listener
