@@ -518,9 +518,10 @@ where
             Admission::Admitted { generation, trial } => {
                 // The permit exists before any listener runs: a listener that panics drops it,
                 // which gives a trial slot back (a cancellation).
+                // `before_call` first, so that a cancellation always follows a `before_call`.
                 let permit = self.permit(generation, trial);
-                self.notify(step.transition);
                 self.listener.before_call(self.name(), trial);
+                self.notify(step.transition);
                 Ok(permit)
             }
             Admission::Rejected { retry_after } => {
