@@ -7,12 +7,14 @@
 //! liveness`); `BREAKER_STRESS_SECS=600` for longer, `BREAKER_STRESS_THREADS` for more threads.
 #![cfg(not(loom))]
 
+use core::panic::AssertUnwindSafe;
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use core::time::Duration as StdDuration;
 use std::collections::HashMap;
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::panic::catch_unwind;
 use std::sync::Mutex;
 use std::thread;
-use std::time::{Duration as StdDuration, Instant as StdInstant};
+use std::time::Instant as StdInstant;
 
 use breaker_core::{
     CircuitBreaker, Config, Duration, Listener, ManualClock, Outcome, State, Stats, Transition,

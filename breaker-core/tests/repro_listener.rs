@@ -3,8 +3,9 @@
 //! (with `--features std` for the panic-during-unwind case).
 #![cfg(not(loom))]
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
+use core::panic::AssertUnwindSafe;
+use core::sync::atomic::{AtomicBool, Ordering};
+use std::panic::catch_unwind;
 
 use breaker_core::{
     CircuitBreaker, Config, Duration, Listener, ManualClock, State, Stats, Transition,

@@ -14,14 +14,14 @@
 //! deterministically (a real thread can be preempted at exactly that instruction).
 #![cfg(not(loom))]
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
 
 use breaker_core::{CircuitBreaker, Clock, Config, Duration, Instant, State};
 
 thread_local! {
-    static VICTIM: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static VICTIM: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
 }
 
 /// A monotonic clock (never goes back) that stalls one marked thread once, as a preemption would.

@@ -12,9 +12,10 @@
 //! open state's deadline is then never visible and the breaker stays open for good.
 #![cfg(not(loom))]
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use core::time::Duration as StdDuration;
 use std::thread;
-use std::time::{Duration as StdDuration, Instant as StdInstant};
+use std::time::Instant as StdInstant;
 
 use breaker_core::{
     CircuitBreaker, Config, Duration, Listener, ManualClock, State, Stats, Transition,
