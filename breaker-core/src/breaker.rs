@@ -28,11 +28,18 @@ use crate::stats::Stats;
 use crate::sync::{const_unless_loom, AtomicU64, AtomicUsize, Ordering};
 use crate::window::{Sample, Window, WindowKind};
 
+/// Bits of the generation that tag the deadline word. Shrunk under `cfg(breaker_verify)` so that
+/// the loom models wrap the tag within a few transitions.
+#[cfg(not(breaker_verify))]
 const TAG_BITS: u32 = 12;
+#[cfg(breaker_verify)]
+const TAG_BITS: u32 = 2;
 const TAG_MASK: u64 = (1 << TAG_BITS) - 1;
 /// "No deadline" in the deadline word: the largest 52-bit instant.
 const NEVER: u64 = (1 << (64 - TAG_BITS)) - 1;
 const NOT_OPENED: u64 = u64::MAX;
+/// The generation a report carries once its own has come round again: it matches none.
+const STALE: u32 = u32::MAX;
 
 fn state_code(s: State) -> u64 {
     match s {
@@ -57,10 +64,11 @@ fn code_state(c: u64) -> State {
 /// `state:3 | opens:5 | generation:24 | payload:32`, where the payload is the consecutive failures,
 /// or, while half-open, `trials:10 | successes:10 | failures:12`.
 pub(crate) fn pack(m: &Machine) -> u64 {
+    let count = machine::MAX_HALF_OPEN_COUNT;
     let payload = match m.state {
         State::HalfOpen => {
-            (m.trials as u32 & 0x3FF)
-                | ((m.successes as u32 & 0x3FF) << 10)
+            (m.trials.min(count) as u32)
+                | ((m.successes.min(count) as u32) << 10)
                 | (m.failures.min(machine::MAX_HALF_OPEN_FAILURES) << 20)
         }
         _ => m.failures,
@@ -91,6 +99,40 @@ pub(crate) fn unpack(word: u64, deadline: Option<Instant>) -> Machine {
         opens: ((word >> 3) & 0x1F) as u8,
         deadline,
     }
+}
+
+/// Runs the listeners of a permit dropped without a report (a cancellation). A permit is also
+/// dropped while its thread unwinds from a panic (the call, or another listener, panicked): the
+/// breaker is consistent by then, and the listeners still hear of the cancellation, but with
+/// `std` a listener that panics again is caught here, since a second panic escaping a drop
+/// during an unwind aborts the process. Without `std` a panic cannot be caught: such a listener
+/// aborts (as any panic does under `panic = "abort"`, the usual setting on bare metal).
+#[inline]
+fn cancelled_listeners(f: impl FnOnce()) {
+    #[cfg(feature = "std")]
+    {
+        if std::thread::panicking() {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+            return;
+        }
+    }
+    f()
+}
+
+/// How [`CircuitBreaker::publish_deadline`] treats a deadline already stored for its generation.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Publish {
+    /// The transition's winner, after its compare-and-swap.
+    Winner,
+    /// A deadline that changes within a generation (the half-open maximum wait restarting).
+    Later,
+    /// A caller that found an open state's deadline unpublished.
+    Help,
+}
+
+/// A deadline as stored in the deadline word: microseconds, `NEVER` for none.
+fn deadline_micros(d: Option<Instant>) -> u64 {
+    d.map_or(NEVER, |d| d.as_micros().min(NEVER - 1))
 }
 
 /// The live environment: the breaker's clock, read at most once per operation, and the
@@ -150,6 +192,9 @@ pub struct CircuitBreaker<C, K: AsConfig = Config, L = ()> {
     /// `deadline_micros << 12 | generation & 0xFFF`.
     deadline: AtomicU64,
     opened_at: AtomicU64,
+    /// Transitions won so far, counted after each winning compare-and-swap: tells a permit whose
+    /// generation has come round again (2^24 transitions later) from a current one.
+    transitions: AtomicU64,
     rejected: AtomicUsize,
     window: K::Window,
     clock: C,
@@ -194,6 +239,7 @@ impl<C, K: AsConfig, L> CircuitBreaker<C, K, L> {
                 word: AtomicU64::new(0),
                 deadline: AtomicU64::new(0),
                 opened_at: AtomicU64::new(NOT_OPENED),
+                transitions: AtomicU64::new(0),
                 rejected: AtomicUsize::new(0),
                 window: <K::Window as Window>::NEW,
                 clock,
@@ -291,7 +337,9 @@ where
                 // A deadline that changes within a generation (the half-open maximum wait
                 // restarting with a trial) is published before the word that relies on it, so no
                 // reader pairs the new trial with the old deadline.
-                self.publish_deadline(&step.next);
+                let micros = deadline_micros(step.next.deadline);
+                let since = self.transitions.load(Ordering::Relaxed);
+                self.publish_deadline(step.next.generation, since, micros, Publish::Later);
             }
             let next = pack(&step.next);
             if next == word {
@@ -314,7 +362,9 @@ where
             {
                 Ok(_) => {
                     if step.transition.is_some() {
-                        self.publish(&step.next);
+                        // First, so that at most one transition per thread is ever uncounted.
+                        let since = self.transitions.fetch_add(1, Ordering::Relaxed);
+                        self.publish(&step.next, since.wrapping_add(1));
                     }
                     return step;
                 }
@@ -325,60 +375,126 @@ where
 
     /// After a winning transition: publish its deadline and start a closed period with an empty
     /// window.
-    fn publish(&self, m: &Machine) {
-        self.publish_deadline(m);
-        if m.state == State::Closed {
-            self.window.reset();
+    fn publish(&self, m: &Machine, since: u64) {
+        match m.state {
+            State::Open | State::HalfOpen => {
+                let micros = deadline_micros(m.deadline);
+                self.publish_deadline(m.generation, since, micros, Publish::Winner)
+            }
+            // Closed, forced open and disabled read no deadline (see `deadline_for`).
+            State::Closed => self.window.reset(),
+            State::ForcedOpen | State::Disabled => {}
         }
     }
 
-    /// Stores `m`'s deadline tagged with its generation.
+    /// Stores a deadline for `generation`, tagged with it, if that generation is still the one
+    /// live in the state word.
     ///
-    /// Every transition tags the deadline word, those without a deadline too: "newer" below
-    /// compares tags modulo 2^12, which holds only while the stored tag is less than half the tag
-    /// space behind. (Publishing only open and half-open deadlines let 2048 or more deadline-free
-    /// transitions, such as repeated `force_closed` or `reset` calls, make the next trip's
-    /// deadline look older than the stored one: it was never published, and the breaker stayed
-    /// open until a manual change.)
-    fn publish_deadline(&self, m: &Machine) {
-        let micros = match m.state {
-            State::Open | State::HalfOpen => {
-                m.deadline.map_or(NEVER, |d| d.as_micros().min(NEVER - 1))
+    /// Only the live generation publishes: a publisher overtaken by a later transition (a thread
+    /// descheduled between its compare-and-swap and this store, for any number of transitions)
+    /// gives up, and the later transition publishes its own deadline. The state word is loaded
+    /// after the deadline word, so a deadline already published by a later generation (stored
+    /// after that generation's word) is always seen with that word, and the publisher gives up;
+    /// a later publish that lands between the check and the compare-and-swap below fails it.
+    /// (An earlier design compared 12-bit tags modulo 4096 to decide which publish is newer: a
+    /// publisher delayed across 2049..=4095 transitions looked newer, overwrote the live
+    /// deadline, and the breaker stayed open for good.)
+    ///
+    /// The state word's generation comes round again every 2^24 transitions; `since` (the
+    /// transition count just after the word that made `generation` live was seen) tells a
+    /// generation come round again from the live one, as for permits (see `current`).
+    ///
+    /// What is left: the compare-and-swap succeeds on a stale value only if the deadline word
+    /// went back to the exact value loaded (same instant and same tag, so 2^12 transitions or a
+    /// multiple, each publishing that same instant) between two adjacent instructions of this
+    /// loop. Then the live generation reads a wrong deadline, or none: an open breaker whose
+    /// deadline reads as unpublished gets one from its next caller ([`Publish::Help`]), so it
+    /// still half-opens, at most one nominal open duration after that call.
+    fn publish_deadline(&self, generation: u32, since: u64, micros: u64, mode: Publish) {
+        let tag = (generation as u64) & TAG_MASK;
+        let new = (micros << TAG_BITS) | tag;
+        let mut old = self.deadline.load(Ordering::Acquire);
+        loop {
+            let live = unpack(self.word.load(Ordering::Acquire), None);
+            if live.generation != generation
+                || !matches!(live.state, State::Open | State::HalfOpen)
+                || self.current(generation, since) == STALE
+            {
+                return; // overtaken: the live generation publishes its own
             }
-            State::Closed | State::ForcedOpen | State::Disabled => NEVER,
-        };
-        let tag = (m.generation as u64) & TAG_MASK;
-        let word = (micros << TAG_BITS) | tag;
-        // A publisher delayed past a later transition must not overwrite that one's deadline:
-        // only a newer tag may replace an older one. Within one generation (a half-open trial
-        // restarting the maximum wait) a deadline only moves later.
-        let _ = self
-            .deadline
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |old| {
-                let age = tag.wrapping_sub(old & TAG_MASK) & TAG_MASK;
-                let newer = if age == 0 {
-                    micros > old >> TAG_BITS
-                } else {
-                    age < (1 << (TAG_BITS - 1))
-                };
-                newer.then_some(word)
-            });
+            let ours = old & TAG_MASK == tag;
+            let stored = old >> TAG_BITS;
+            let keep = match mode {
+                // The transition's own open deadline is the truth, over a helper's estimate.
+                Publish::Winner if live.state == State::Open => old == new,
+                // A half-open deadline only moves later within its generation: a trial admitted
+                // before the winner published may have restarted the maximum wait already.
+                Publish::Winner | Publish::Later => ours && stored >= micros,
+                Publish::Help => ours && stored != NEVER,
+            };
+            if keep {
+                return;
+            }
+            match self
+                .deadline
+                .compare_exchange_weak(old, new, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => {
+                    // The deadline word may have held `old` all along while transitions went by
+                    // (a later generation that published the same instant with the same tag,
+                    // 2^12 transitions on, found its value there and kept it): overtaken in the
+                    // meantime, put back what was there.
+                    let live = unpack(self.word.load(Ordering::Acquire), None);
+                    if live.generation != generation || self.current(generation, since) == STALE {
+                        let _ = self.deadline.compare_exchange(
+                            new,
+                            old,
+                            Ordering::AcqRel,
+                            Ordering::Relaxed,
+                        );
+                    }
+                    return;
+                }
+                Err(actual) => old = actual,
+            }
+        }
+    }
+
+    /// An open state whose deadline reads as unpublished: its winner has not published yet (it is
+    /// descheduled, or lost its publish to a wrap-around, see `publish_deadline`). Rather than
+    /// stay open until it does, the caller publishes an estimate, `now` plus the nominal open
+    /// duration, which is never earlier than the true deadline; the winner's own publish, if it
+    /// comes, replaces it.
+    #[cold]
+    fn help_publish(&self, m: &Machine, env: &mut LiveEnv<'_, C>) {
+        let since = self.transitions.load(Ordering::Relaxed);
+        let estimate = env.now() + self.config().settings().open().nominal(m.opens);
+        let micros = deadline_micros(Some(estimate));
+        self.publish_deadline(m.generation, since, micros, Publish::Help);
+    }
+
+    /// Book-keeping of a transition this thread won, done before any listener runs (a listener
+    /// that panics must not leave it undone).
+    #[inline]
+    fn transitioned(&self, transition: Option<Transition>, env: &mut LiveEnv<'_, C>) {
+        if let Some(t) = transition {
+            if t.to == State::Open {
+                self.opened_at
+                    .store(env.now().as_micros(), Ordering::Relaxed);
+            }
+        }
     }
 
     #[inline]
-    fn notify(&self, transition: Option<Transition>, env: &mut LiveEnv<'_, C>) {
+    fn notify(&self, transition: Option<Transition>) {
         if let Some(t) = transition {
-            self.notify_change(t, env);
+            self.notify_change(t);
         }
     }
 
     #[cold]
     #[inline(never)]
-    fn notify_change(&self, t: Transition, env: &mut LiveEnv<'_, C>) {
-        if t.to == State::Open {
-            self.opened_at
-                .store(env.now().as_micros(), Ordering::Relaxed);
-        }
+    fn notify_change(&self, t: Transition) {
         // A manual close of a closed breaker starts a generation but changes no state.
         if L::ENABLED && t.from != t.to {
             self.listener
@@ -475,20 +591,24 @@ where
         // unpublished is left to `apply`, since it may belong to a transition that replaced this
         // word meanwhile.
         let m = self.load(self.word.load(Ordering::Acquire));
-        if m.state == State::Open && m.deadline.is_some() {
-            if let Some(left) = m.open_time_left(env.now()) {
+        if m.state == State::Open {
+            if m.deadline.is_none() {
+                self.help_publish(&m, &mut env);
+            } else if let Some(left) = m.open_time_left(env.now()) {
                 return Err(self.reject(State::Open, Some(left)));
             }
         }
         let step = self.apply(&mut env, |m, env| m.acquire(s, env));
+        self.transitioned(step.transition, &mut env);
         match step.value {
             // The admitting transition (open to half-open) is reported by `admitted`, once the
-            // permit exists.
+            // permit exists: a listener that panics there drops the permit, which gives the
+            // trial slot back.
             Admission::Admitted { generation, trial } => Ok(self
                 .ticket(generation, trial)
                 .with_transition(step.transition)),
             Admission::Rejected { retry_after } => {
-                self.notify(step.transition, &mut env);
+                self.notify(step.transition);
                 Err(self.reject(step.next.state, retry_after))
             }
         }
@@ -513,7 +633,31 @@ where
         } else {
             None
         };
-        Ticket::new(generation, trial, start)
+        // Read after the word that admitted the call (see `current`).
+        let since = self.transitions.load(Ordering::Relaxed);
+        Ticket::new(generation, trial, start).with_token(since)
+    }
+
+    /// The generation a permit admitted in `generation`, when `since` transitions had been counted,
+    /// reports with: its own, or [`STALE`] once its generation has come round again.
+    ///
+    /// Generations repeat every 2^24 transitions (they share the state word), so the generation
+    /// alone would take a permit held across 2^24 transitions for a current one: a trial's report
+    /// would give back the slot of the current trial. The transition count tells them apart:
+    /// a current permit has seen at most one uncounted transition per thread (each winner counts
+    /// its transition right after its compare-and-swap), far below 2^23; a permit whose generation
+    /// came round again has seen 2^24 transitions, at most as many below that as transitions
+    /// happened between the word that admitted it and its reading of the count (two adjacent
+    /// instructions). So this holds unless 2^23 transitions happen between two instructions of one
+    /// acquire, or 2^23 threads are between a compare-and-swap and the count at once.
+    #[inline]
+    fn current(&self, generation: u32, since: u64) -> u32 {
+        let seen = self.transitions.load(Ordering::Relaxed).wrapping_sub(since);
+        if seen > u64::from(machine::GENERATION_MASK / 2) {
+            STALE
+        } else {
+            generation
+        }
     }
 
     /// Records a finished call; returns the state change it caused.
@@ -523,35 +667,39 @@ where
     #[inline]
     fn finish(&self, ticket: &Ticket, end: End<'_>) -> Option<Transition> {
         let generation = ticket.generation();
+        let since = ticket.token();
         let start = ticket.started_at();
         match end {
             End::Cancelled if !ticket.is_trial() => {
                 // Only half-open trials hold anything to give back; see `Machine::record`.
-                self.listener.on_cancelled(self.name());
+                cancelled_listeners(|| self.listener.on_cancelled(self.name()));
                 None
             }
             End::Finished(Outcome::Success, _) if start.is_none() => {
                 let m = unpack(self.word.load(Ordering::Acquire), None);
                 if !m.success_is_noop() {
-                    return self.finish_slow(generation, start, end, None);
+                    return self.finish_slow(generation, since, start, end, None);
                 }
                 match <K::Window as Window>::KIND {
                     WindowKind::None => {}
-                    WindowKind::Count { .. } if m.generation == generation => {
+                    WindowKind::Count { .. }
+                        if m.generation == generation
+                            && self.current(generation, since) == generation =>
+                    {
                         let s = self.config().settings();
                         let counts =
                             self.window
                                 .record(Instant::ZERO, s.bucket(), Sample::default());
                         if machine::window_trips(counts, s) {
-                            return self.finish_slow(generation, start, end, Some(true));
+                            return self.finish_slow(generation, since, start, end, Some(true));
                         }
                     }
-                    _ => return self.finish_slow(generation, start, end, None),
+                    _ => return self.finish_slow(generation, since, start, end, None),
                 }
                 self.listener.on_success(self.name(), None);
                 None
             }
-            _ => self.finish_slow(generation, start, end, None),
+            _ => self.finish_slow(generation, since, start, end, None),
         }
     }
 
@@ -559,6 +707,7 @@ where
     fn finish_slow(
         &self,
         generation: u32,
+        since: u64,
         start: Option<Instant>,
         end: End<'_>,
         window_verdict: Option<bool>,
@@ -577,6 +726,8 @@ where
         let mut window_trips = window_verdict.unwrap_or(false);
         let word = self.word.load(Ordering::Acquire);
         let kind = <K::Window as Window>::KIND;
+        // After the word: a report judged stale against a later count is stale against `word`.
+        let generation = self.current(generation, since);
         if window_verdict.is_none() && kind != WindowKind::None && outcome != Outcome::Ignored {
             let m = unpack(word, None);
             if m.generation == generation && m.admits_without_clock() {
@@ -607,13 +758,22 @@ where
                 let step = self.apply(&mut env, |m, env| m.record(report, s, env));
                 step.transition
             };
+        // The breaker is consistent from here on: listeners run last.
+        self.transitioned(transition, &mut env);
+        if matches!(end, End::Cancelled) {
+            cancelled_listeners(|| {
+                self.listener.on_cancelled(s.name());
+                self.notify(transition);
+            });
+            return transition;
+        }
         match end {
             End::Finished(Outcome::Success, _) => self.listener.on_success(s.name(), elapsed),
             End::Finished(Outcome::Failure, error) => self.listener.on_failure(s.name(), error),
             End::Finished(Outcome::Ignored, _) => self.listener.on_ignored(s.name()),
-            End::Cancelled => self.listener.on_cancelled(s.name()),
+            End::Cancelled => {} // reported above
         }
-        self.notify(transition, &mut env);
+        self.notify(transition);
         transition
     }
 
@@ -670,7 +830,8 @@ where
         let s = self.config().settings();
         let mut env = self.env();
         let step = self.apply(&mut env, |m, env| m.manual(action, s, env));
-        self.notify(step.transition, &mut env);
+        self.transitioned(step.transition, &mut env);
+        self.notify(step.transition);
         step.transition
     }
 
@@ -740,10 +901,9 @@ where
 
     #[inline]
     fn admitted(&self, ticket: &Ticket) {
-        if let Some(t) = ticket.transition() {
-            self.notify_change(t, &mut self.env());
-        }
+        // `before_call` first, so that a cancellation always follows a `before_call`.
         self.listener.before_call(self.name(), ticket.is_trial());
+        self.notify(ticket.transition());
     }
 
     #[inline]

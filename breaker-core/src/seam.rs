@@ -39,6 +39,7 @@ pub struct Ticket {
     trial: bool,
     start: Option<Instant>,
     transition: Option<Transition>,
+    token: u64,
 }
 
 impl Ticket {
@@ -50,7 +51,21 @@ impl Ticket {
             trial,
             start,
             transition: None,
+            token: 0,
         }
+    }
+
+    /// The same ticket, carrying `token`: a number of the breaker kind's own, given back with
+    /// the report (the in-process breaker keeps its count of transitions there, which tells a
+    /// ticket whose generation came round again from a current one).
+    pub const fn with_token(mut self, token: u64) -> Self {
+        self.token = token;
+        self
+    }
+
+    /// The breaker kind's own number (see [`Ticket::with_token`]).
+    pub const fn token(&self) -> u64 {
+        self.token
     }
 
     /// The same ticket, carrying the state change its admission caused (open to half-open), to

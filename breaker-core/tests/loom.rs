@@ -1,7 +1,10 @@
 //! Loom models of the breaker's compare-and-swap loops: every interleaving (up to the preemption
 //! bound) of a few threads racing on one breaker.
 //!
-//! Run with `RUSTFLAGS="--cfg loom" cargo test -p breaker-core --test loom --release`. Under
+//! Run with `RUSTFLAGS="--cfg loom" cargo test -p breaker-core --test loom --release`, and with
+//! the wrapping fields shrunk to 2-3 bits (deadline tag 2 bits, generation 3 bits, half-open
+//! counters 2 bits, see `machine.rs`) with `RUSTFLAGS="--cfg loom --cfg breaker_verify"`: then the
+//! models below wrap the deadline tag and the generation within a few transitions. Under
 //! `cfg(loom)` the breaker's own atomics are loom's (see `src/sync.rs`); the clock and the
 //! listeners' counters here are plain atomics, which loom does not explore: the clock is only
 //! moved while no other thread runs, and the counters are read after every thread has joined.
@@ -72,7 +75,13 @@ fn half_open_config(trials: u16) -> Config {
 /// `min(3, trials)` are admitted (no slot is handed out twice, none is lost), all as trials.
 #[test]
 fn half_open_admits_at_most_the_trial_limit() {
-    for trials in [1, 2] {
+    // 3 is the largest trial limit under `breaker_verify` (the counter saturates there).
+    let limits: &[u16] = if cfg!(breaker_verify) {
+        &[1, 3]
+    } else {
+        &[1, 2]
+    };
+    for &trials in limits {
         model(move || {
             let b = breaker(half_open_config(trials));
             trip_and_wait(&b);
@@ -320,5 +329,154 @@ fn a_finished_trial_gives_its_slot_back() {
             3,
             "→open→half-open→closed"
         );
+    });
+}
+
+/// Transitions that wrap the deadline tag (2 bits under `breaker_verify`) and the generation
+/// (3 bits) in the models below; under the real widths the same models run without wrapping.
+const WRAP: usize = 3;
+
+// The wrap models run with a preemption bound of 1 (a thread descheduled once, anywhere, while
+// the other runs any number of operations: the shape of every wrap-around found so far), or 2
+// where the model is small enough for 2 CPU cores.
+
+fn model_bound(bound: usize, f: impl Fn() + Sync + Send + 'static) {
+    let mut b = Builder::new();
+    if b.preemption_bound.is_none() {
+        b.preemption_bound = Some(bound);
+    }
+    b.check(f);
+}
+
+/// The liveness promise for an open breaker (open duration 1 s): once its open time has passed,
+/// a caller is admitted as a trial. In the one case left (see `publish_deadline` in
+/// `breaker.rs`: a publisher overtaken while the deadline word showed the same instant and tag
+/// all along, which the shrunk 2-bit tag makes reachable here), the deadline reads as
+/// unpublished and the first caller re-publishes one: admitted at most one open duration later.
+fn half_opens_once_open_time_passed(b: &Breaker) {
+    b.clock().advance(Duration::from_secs(2));
+    let first = b.try_acquire();
+    let trial = match first {
+        Ok(permit) => permit,
+        Err(rejected) => {
+            assert_eq!(rejected.state, State::Open);
+            assert!(
+                cfg!(breaker_verify),
+                "the live deadline was lost with the real widths: {:?}",
+                b.machine()
+            );
+            b.clock().advance(Duration::from_secs(1));
+            b.try_acquire().expect("re-published deadline passed")
+        }
+    };
+    assert!(trial.is_trial());
+}
+
+/// (e) The deadline-tag wrap: a thread asks for a half-open trial (which publishes the trial's
+/// deadline before its compare-and-swap) while another flips the breaker `2 * WRAP` times
+/// (closed, open, ...), ending open. However they interleave, the deadline of the state left live
+/// is the one read: once the open duration has passed, the breaker half-opens. With the old
+/// `publish_deadline` (newer = tag ahead by less than half the tag space) this fails with the
+/// shrunk widths: the delayed publisher overwrites the live deadline, and the breaker reads
+/// "deadline unpublished", open for good.
+#[test]
+fn a_delayed_deadline_publisher_never_hides_the_live_deadline() {
+    model_bound(1, || {
+        let b = breaker(
+            Config::builder()
+                .failure_threshold(1)
+                .open_for(Duration::from_secs(1))
+                .half_open_max_wait(Duration::from_secs(1))
+                .build()
+                .unwrap(),
+        );
+        b.half_open();
+        let asker = {
+            let b = b.clone();
+            thread::spawn(move || {
+                if let Ok(permit) = b.try_acquire() {
+                    permit.success();
+                }
+            })
+        };
+        for _ in 0..WRAP {
+            b.force_closed();
+            b.open();
+        }
+        asker.join().unwrap();
+        assert_eq!(b.state(), State::Open, "{:?}", b.machine());
+        half_opens_once_open_time_passed(&b);
+    });
+}
+
+/// (e) Deadline-free and deadline transitions racing each other on two threads (one trips and
+/// half-opens, the other closes and opens), wrapping the tag: whichever publish lands last, the
+/// live state's deadline is never hidden, and once every open duration has passed, the breaker
+/// is not open.
+#[test]
+fn racing_transitions_leave_the_live_deadline_published() {
+    model_bound(1, || {
+        let b = breaker(
+            Config::builder()
+                .failure_threshold(1)
+                .open_for(Duration::from_secs(1))
+                .build()
+                .unwrap(),
+        );
+        let other = {
+            let b = b.clone();
+            thread::spawn(move || {
+                for _ in 0..2 {
+                    b.force_closed();
+                    b.open();
+                }
+            })
+        };
+        for _ in 0..2 {
+            b.open();
+            b.half_open();
+        }
+        other.join().unwrap();
+        if b.state() == State::Open {
+            half_opens_once_open_time_passed(&b);
+        }
+    });
+}
+
+/// (f) The generation wrap: a trial permit held while the breaker goes round `2 * 4` transitions
+/// (the whole 3-bit generation space under `breaker_verify`) back to half-open, where another
+/// thread holds the current trial (limit 1). The old permit, dropped, is stale: it never gives
+/// back the current trial's slot, so a third caller is refused.
+#[test]
+fn a_permit_from_a_generation_come_round_again_is_stale() {
+    model_bound(2, || {
+        let b = breaker(half_open_config(1));
+        b.half_open();
+        let ancient = b.try_acquire().unwrap();
+        let g0 = ancient.generation();
+        for _ in 0..4 {
+            b.force_closed();
+            b.half_open();
+        }
+        let wrapped = b.machine().generation == g0;
+        let current = b.try_acquire().unwrap();
+        assert!(current.is_trial());
+        let intruder = {
+            let b = b.clone();
+            thread::spawn(move || {
+                (0..2)
+                    .filter(|_| b.try_acquire().map(mem::forget).is_ok())
+                    .count()
+            })
+        };
+        drop(ancient);
+        let intruders = intruder.join().unwrap();
+        assert_eq!(
+            intruders, 0,
+            "two trials with a limit of one (generation wrapped: {wrapped})"
+        );
+        assert_eq!(b.stats().half_open_trials, 1);
+        drop(current);
+        assert_eq!(b.stats().half_open_trials, 0);
     });
 }
