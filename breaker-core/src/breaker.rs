@@ -25,7 +25,9 @@ use crate::machine::{
 use crate::permit::Permit;
 use crate::seam::{Breaker, End, Handle, Ticket, WaitHint};
 use crate::stats::Stats;
-use crate::sync::{const_unless_loom, AtomicU64, AtomicUsize, Ordering};
+use atomic_waker::AtomicWaker;
+
+use crate::sync::{const_unless_loom, AtomicU64, Ordering};
 use crate::window::{Sample, Window, WindowKind};
 
 /// Bits of the generation that tag the deadline word. Shrunk under `cfg(breaker_verify)` so that
@@ -38,6 +40,10 @@ const TAG_MASK: u64 = (1 << TAG_BITS) - 1;
 /// "No deadline" in the deadline word: the largest 52-bit instant.
 const NEVER: u64 = (1 << (64 - TAG_BITS)) - 1;
 const NOT_OPENED: u64 = u64::MAX;
+/// The top bit of the transition count: a driver is attached (see `CircuitBreaker::transitions`).
+const DRIVEN: u64 = 1 << 63;
+/// The count part of the transition count (it would reach the flag after 2^63 transitions).
+const COUNT: u64 = DRIVEN - 1;
 /// The generation a report carries once its own has come round again: it matches none.
 const STALE: u32 = u32::MAX;
 
@@ -180,7 +186,7 @@ impl<C: Clock> Env for LiveEnv<'_, C> {
 /// }
 /// assert_eq!(breaker.state(), State::Open);
 /// let Err(Error::Rejected(r)) = breaker.call(|| Ok::<_, &str>(1)) else { panic!() };
-/// assert_eq!(r.retry_after, Some(Duration::from_secs(5)));
+/// assert_eq!(r.retry_after(), Some(Duration::from_secs(5)));
 ///
 /// clock.advance(Duration::from_secs(5));
 /// assert_eq!(breaker.call(|| Ok::<_, &str>(1)), Ok(1)); // the trial succeeds
@@ -194,8 +200,13 @@ pub struct CircuitBreaker<C, K: AsConfig = Config, L = ()> {
     opened_at: AtomicU64,
     /// Transitions won so far, counted after each winning compare-and-swap: tells a permit whose
     /// generation has come round again (2^24 transitions later) from a current one.
+    ///
+    /// Its top bit ([`DRIVEN`]) says a driver applies the time-driven changes, so an open
+    /// breaker refuses calls from its state alone, without reading the clock. (Kept here rather
+    /// than in a word of its own: the breaker stays within 64 bytes on a microcontroller.)
     transitions: AtomicU64,
-    rejected: AtomicUsize,
+    /// Wakes the driver (see [`crate::timer::drive`]) when the state changes.
+    waker: AtomicWaker,
     window: K::Window,
     clock: C,
     listener: L,
@@ -240,7 +251,7 @@ impl<C, K: AsConfig, L> CircuitBreaker<C, K, L> {
                 deadline: AtomicU64::new(0),
                 opened_at: AtomicU64::new(NOT_OPENED),
                 transitions: AtomicU64::new(0),
-                rejected: AtomicUsize::new(0),
+                waker: AtomicWaker::new(),
                 window: <K::Window as Window>::NEW,
                 clock,
                 listener,
@@ -482,8 +493,11 @@ where
                 self.opened_at
                     .store(env.now().as_micros(), Ordering::Relaxed);
             }
+            // After the deadline was published: a woken driver reads it.
+            self.waker.wake();
         }
     }
+
 
     #[inline]
     fn notify(&self, transition: Option<Transition>) {
@@ -578,6 +592,11 @@ where
         if m.admits_without_clock() {
             return Ok(self.ticket(m.generation, false));
         }
+        if m.state == State::Open && self.transitions.load(Ordering::Relaxed) & DRIVEN != 0 {
+            if let Some(r) = self.reject_driven(word) {
+                return Err(r);
+            }
+        }
         self.admit_slow()
     }
 
@@ -616,14 +635,23 @@ where
 
     #[inline]
     fn reject(&self, state: State, retry_after: Option<Duration>) -> Rejected {
-        self.rejected.fetch_add(1, Ordering::Relaxed);
-        let r = Rejected {
-            name: self.name(),
-            state,
-            retry_after,
-        };
+        // No shared counter here: a refusal writes no shared memory, so threads refusing calls
+        // of one open breaker do not contend (a listener counts refusals if asked to).
+        let r = Rejected::new(self.name(), state, retry_after);
         self.listener.on_rejected(r.name, &r);
         r
+    }
+
+    /// A refusal from an open breaker with a driver: the driver changes the state when the open
+    /// duration ends, so the state word alone says "not yet", and the time left is worked out
+    /// only if the caller asks for it. `None` when the deadline or a clock reader is missing.
+    #[inline]
+    fn reject_driven(&self, word: u64) -> Option<Rejected> {
+        let now = self.clock.reader()?;
+        let deadline = self.deadline_for(word)?;
+        let r = Rejected::until(self.name(), State::Open, deadline, now);
+        self.listener.on_rejected(r.name, &r);
+        Some(r)
     }
 
     #[inline]
@@ -652,7 +680,7 @@ where
     /// acquire, or 2^23 threads are between a compare-and-swap and the count at once.
     #[inline]
     fn current(&self, generation: u32, since: u64) -> u32 {
-        let seen = self.transitions.load(Ordering::Relaxed).wrapping_sub(since);
+        let seen = self.transitions.load(Ordering::Relaxed).wrapping_sub(since) & COUNT;
         if seen > u64::from(machine::GENERATION_MASK / 2) {
             STALE
         } else {
@@ -814,7 +842,6 @@ where
             consecutive_failures: view.failures,
             half_open_successes: view.successes,
             half_open_trials: view.trials,
-            rejected: self.rejected.load(Ordering::Relaxed),
             window,
             failure_rate_ppm: window.failure_rate_ppm(),
             slow_rate_ppm: window.slow_rate_ppm(),
@@ -865,7 +892,6 @@ where
     pub fn reset(&self) {
         self.manual(Manual::Close);
         self.window.reset();
-        self.rejected.store(0, Ordering::Relaxed);
         self.opened_at.store(NOT_OPENED, Ordering::Relaxed);
     }
 
@@ -920,6 +946,35 @@ where
         CircuitBreaker::state(self)
     }
 
+    fn next_change(&self) -> Option<Instant> {
+        CircuitBreaker::next_change(self)
+    }
+
+    fn advance(&self) -> Option<Transition> {
+        let s = self.config().settings();
+        let mut env = self.env();
+        let step = self.apply(&mut env, |m, env| m.advance(s, env));
+        self.transitioned(step.transition, &mut env);
+        self.notify(step.transition);
+        step.transition
+    }
+
+    fn changes(&self) -> u64 {
+        self.transitions.load(Ordering::Acquire) & COUNT
+    }
+
+    fn register_waker(&self, waker: &core::task::Waker) {
+        self.waker.register(waker);
+    }
+
+    fn attach_driver(&self) -> bool {
+        self.transitions.fetch_or(DRIVEN, Ordering::AcqRel) & DRIVEN == 0
+    }
+
+    fn detach_driver(&self) {
+        self.transitions.fetch_and(COUNT, Ordering::AcqRel);
+    }
+
     fn wait_hint(&self, now: Instant) -> WaitHint {
         let m = self.machine();
         match m.state {
@@ -941,6 +996,13 @@ where
             State::HalfOpen => WaitHint::AskNow,
             State::ForcedOpen => WaitHint::Poll,
         }
+    }
+}
+
+impl<C, K: AsConfig, L> Drop for CircuitBreaker<C, K, L> {
+    fn drop(&mut self) {
+        // A driver waiting for a change learns that its breaker is gone.
+        self.waker.wake();
     }
 }
 

@@ -196,6 +196,13 @@ impl fmt::Display for Duration {
 pub trait Clock {
     /// The current instant.
     fn now(&self) -> Instant;
+
+    /// A function that reads this clock with no instance at hand, for a clock that needs none
+    /// (a [`GlobalClock`]): a rejection then works out its `retry_after` only when asked, so a
+    /// breaker with a driver refuses calls without reading the clock. `None` by default.
+    fn reader(&self) -> Option<fn() -> Instant> {
+        None
+    }
 }
 
 /// A clock that needs no instance of its own (it reads a global time source), so a breaker on it
@@ -211,6 +218,9 @@ impl<C: Clock + ?Sized> Clock for &C {
     #[inline]
     fn now(&self) -> Instant {
         (**self).now()
+    }
+    fn reader(&self) -> Option<fn() -> Instant> {
+        (**self).reader()
     }
 }
 
@@ -288,6 +298,9 @@ impl GlobalClock for StdClock {
 
 #[cfg(feature = "std")]
 impl Clock for StdClock {
+    fn reader(&self) -> Option<fn() -> Instant> {
+        Some(|| StdClock.now())
+    }
     #[inline]
     fn now(&self) -> Instant {
         static BASE: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();

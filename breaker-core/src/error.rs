@@ -2,24 +2,92 @@
 
 use core::fmt;
 
-use crate::clock::Duration;
+use crate::clock::{Duration, Instant};
 use crate::machine::State;
 
 /// The breaker refused the call; the call did not run.
 ///
-/// `retry_after` says when a call may be admitted again: the rest of the open duration, or, in
-/// half-open with every trial slot taken, the time until those trials are given up. `None` means
-/// it is not known (forced open: only a manual change re-admits calls).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// [`Rejected::retry_after`] says when a call may be admitted again: the rest of the open
+/// duration, or, in half-open with every trial slot taken, the time until those trials are given
+/// up. `None` means it is not known (forced open: only a manual change re-admits calls).
+#[derive(Clone, Copy, Debug)]
 #[non_exhaustive]
 pub struct Rejected {
     /// The breaker's name.
     pub name: &'static str,
     /// The state that refused the call.
     pub state: State,
-    /// When to come back, if known.
-    pub retry_after: Option<Duration>,
+    retry: Retry,
 }
+
+/// When to come back, as the rejecting breaker knew it.
+#[derive(Clone, Copy)]
+enum Retry {
+    /// Worked out when the call was refused.
+    After(Option<Duration>),
+    /// At `deadline` on the clock `now` reads: a breaker with a driver refuses calls from its
+    /// state alone, without reading the clock, and the time left is worked out only if asked.
+    At {
+        deadline: Instant,
+        now: fn() -> Instant,
+    },
+}
+
+impl fmt::Debug for Retry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Retry::After(d) => f.debug_tuple("After").field(d).finish(),
+            Retry::At { deadline, .. } => f.debug_tuple("At").field(deadline).finish(),
+        }
+    }
+}
+
+impl Rejected {
+    /// A rejection by the breaker `name` in `state`, to come back after `retry_after` if known.
+    pub const fn new(name: &'static str, state: State, retry_after: Option<Duration>) -> Self {
+        Rejected {
+            name,
+            state,
+            retry: Retry::After(retry_after),
+        }
+    }
+
+    /// A rejection by a breaker whose open duration ends at `deadline` on the clock that `now`
+    /// reads: the time left is worked out when [`Rejected::retry_after`] asks, so refusing a call
+    /// needs no clock read.
+    pub const fn until(
+        name: &'static str,
+        state: State,
+        deadline: Instant,
+        now: fn() -> Instant,
+    ) -> Self {
+        Rejected {
+            name,
+            state,
+            retry: Retry::At { deadline, now },
+        }
+    }
+
+    /// How long until a call may be admitted again, if known (zero once that time has come).
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self.retry {
+            Retry::After(d) => d,
+            Retry::At { deadline, now } => Some(deadline - now()),
+        }
+    }
+}
+
+impl PartialEq for Rejected {
+    fn eq(&self, other: &Self) -> bool {
+        // Two rejections are equal when they say the same now: the same breaker, state and time
+        // to wait.
+        self.name == other.name
+            && self.state == other.state
+            && self.retry_after() == other.retry_after()
+    }
+}
+
+impl Eq for Rejected {}
 
 impl fmt::Display for Rejected {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -28,7 +96,7 @@ impl fmt::Display for Rejected {
         } else {
             write!(f, "circuit breaker `{}` is {}", self.name, self.state)?;
         }
-        match self.retry_after {
+        match self.retry_after() {
             Some(d) => write!(f, "; retry after {d}"),
             None => Ok(()),
         }
@@ -129,9 +197,9 @@ impl<E> Error<E> {
         }
     }
     /// When to retry, if the breaker refused the call.
-    pub const fn retry_after(&self) -> Option<Duration> {
+    pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            Error::Rejected(r) => r.retry_after,
+            Error::Rejected(r) => r.retry_after(),
             _ => None,
         }
     }
@@ -217,11 +285,7 @@ mod tests {
             report(&Error::Tripped(Refused)),
             "the call failed and opened the circuit breaker: connection refused"
         );
-        let r = Rejected {
-            name: "payments",
-            state: crate::State::Open,
-            retry_after: Some(Duration::from_secs(3)),
-        };
+        let r = Rejected::new("payments", crate::State::Open, Some(Duration::from_secs(3)));
         assert_eq!(
             report(&Error::<Refused>::Rejected(r)),
             "circuit breaker `payments` is open; retry after 3s"

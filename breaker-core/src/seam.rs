@@ -354,17 +354,6 @@ impl<B: Breaker + ?Sized> Handle for alloc::sync::Arc<B> {
 // Additive constructors and readers for breaker kinds that live outside this crate (the Redis
 // breaker): they build rejections, and mirror the open-duration policy in another language.
 
-impl Rejected {
-    /// A rejection by the breaker `name` in `state`, to come back after `retry_after` if known.
-    pub const fn new(name: &'static str, state: State, retry_after: Option<Duration>) -> Self {
-        Rejected {
-            name,
-            state,
-            retry_after,
-        }
-    }
-}
-
 impl crate::backoff::Backoff {
     /// The factor applied per re-open (1 for a fixed duration).
     pub const fn multiplier(&self) -> u32 {
@@ -389,7 +378,7 @@ impl crate::backoff::Backoff {
 
 impl crate::stats::Stats {
     /// A snapshot of the machine `m` as seen at `now` (time-driven changes not applied; no
-    /// window, no rejection count): for breaker kinds that keep their machine elsewhere.
+    /// window): for breaker kinds that keep their machine elsewhere.
     pub fn of_machine(name: &'static str, m: &crate::machine::Machine, now: Instant) -> Self {
         crate::stats::Stats {
             name,
@@ -398,7 +387,6 @@ impl crate::stats::Stats {
             consecutive_failures: m.failures,
             half_open_successes: m.successes,
             half_open_trials: m.trials,
-            rejected: 0,
             window: crate::window::Counts::default(),
             failure_rate_ppm: 0,
             slow_rate_ppm: 0,

@@ -21,8 +21,6 @@ pub struct Stats {
     pub half_open_successes: u16,
     /// Trials in flight in half-open.
     pub half_open_trials: u16,
-    /// Calls refused since the breaker was built or last reset (wrapping).
-    pub rejected: usize,
     /// What the sliding window holds (zero without one).
     pub window: Counts,
     /// Failure rate over the window, in parts per million.

@@ -2,9 +2,9 @@
 //! models explore every interleaving of the compare-and-swap loops.
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+pub(crate) use loom::sync::atomic::{AtomicU64, Ordering};
 #[cfg(not(loom))]
-pub(crate) use portable_atomic::{AtomicU64, AtomicUsize, Ordering};
+pub(crate) use portable_atomic::{AtomicU64, Ordering};
 
 /// Declares a function `const` except under loom, whose atomics cannot be built in const context.
 macro_rules! const_unless_loom {

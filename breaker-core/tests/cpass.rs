@@ -192,11 +192,13 @@ fn breaker_sizes() {
     type ByRef = CircuitBreaker<&'static ManualClock, &'static Config>;
     type ZstClockByRef = CircuitBreaker<(), &'static Config>;
     type ByValue = CircuitBreaker<(), Config>;
-    assert_eq!(core::mem::size_of::<ZstClockByRef>(), 48);
-    assert_eq!(core::mem::size_of::<ByRef>(), 56);
+    // The state word, the deadline, when it last opened, the transition count (and driver flag),
+    // the driver's waker (3 words), the configuration reference: within the 64-byte budget.
+    assert_eq!(core::mem::size_of::<ZstClockByRef>(), 64);
+    assert_eq!(core::mem::size_of::<ByRef>(), 72);
     println!(
         "config held by value: {} bytes",
         core::mem::size_of::<ByValue>()
     );
-    assert!(core::mem::size_of::<ByValue>() <= 160);
+    assert!(core::mem::size_of::<ByValue>() <= 176);
 }

@@ -23,9 +23,13 @@ struct Changes {
     half_open_to_closed: AtomicUsize,
     half_open_to_open: AtomicUsize,
     other: AtomicUsize,
+    rejected: AtomicUsize,
 }
 
 impl Listener for Changes {
+    fn on_rejected(&self, _: &'static str, _: &breaker_core::Rejected) {
+        self.rejected.fetch_add(1, Ordering::Relaxed);
+    }
     fn on_state_change(&self, _: &'static str, change: &Transition, _: &Stats) {
         let counter = match (change.from, change.to) {
             (State::Closed, State::Open) => &self.closed_to_open,
@@ -130,7 +134,7 @@ fn concurrent_failures_trip_exactly_once_at_the_threshold() {
     let stats = b.stats();
     assert_eq!(stats.state, State::Open);
     assert_eq!(stats.consecutive_failures, threshold);
-    assert_eq!(stats.rejected, rejected);
+    assert_eq!(get(&changes.rejected), rejected, "every refusal heard once");
     assert!(
         rejected > 0 && rejected <= THREADS * FAILURES_PER_THREAD / 2,
         "{rejected}"

@@ -347,7 +347,7 @@ impl<W: Window> Subject for Adapter<'_, '_, W> {
                     generation,
                 })
             }
-            Err(Rejected { retry_after, .. }) => Err(retry_after.map(|d| d.as_micros())),
+            Err(r) => Err(r.retry_after().map(|d| d.as_micros())),
         }
     }
 
@@ -480,7 +480,7 @@ impl<C: Clock, W: Write> Listener for TraceRecorder<C, W> {
         self.row(TraceEvent::Cancelled, None, None);
     }
     fn on_rejected(&self, _: &'static str, rejected: &Rejected) {
-        self.row(TraceEvent::Rejected, None, rejected.retry_after);
+        self.row(TraceEvent::Rejected, None, rejected.retry_after());
     }
     fn on_state_change(&self, _: &'static str, t: &Transition, _: &Stats) {
         self.row(

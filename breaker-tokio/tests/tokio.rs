@@ -33,7 +33,7 @@ async fn paused_time_drives_the_open_duration() {
     let Err(Error::Rejected(r)) = breaker.call_async(async { Ok::<_, ()>(()) }).await else {
         panic!("still open")
     };
-    assert_eq!(r.retry_after, Some(Duration::from_secs(1)));
+    assert_eq!(r.retry_after(), Some(Duration::from_secs(1)));
     tokio::time::advance(Duration::from_secs(1).to_core()).await;
     assert_eq!(breaker.state(), State::HalfOpen);
     assert_eq!(breaker.call_async(async { Ok::<_, ()>(7) }).await, Ok(7));

@@ -68,12 +68,11 @@ async fn errors_open_the_breaker_then_calls_are_refused_without_the_upstream() {
     let e = svc.call("x").await.unwrap_err();
     let r = rejected(&e);
     assert_eq!(r.state, State::Open);
-    assert_eq!(r.retry_after, Some(OPEN_FOR));
+    assert_eq!(r.retry_after(), Some(OPEN_FOR));
     assert!(
         upstream.poll_request().is_pending(),
         "the upstream saw a request"
     );
-    assert_eq!(b.stats().rejected, 1);
 }
 
 #[tokio::test]

@@ -81,7 +81,7 @@ pub async fn rejects_while_open_with_the_time_left<H: Harness>() {
     };
     let after = now::<H>();
     assert_eq!(r.state, State::Open);
-    let left = r.retry_after.expect("the time left is known");
+    let left = r.retry_after().expect("the time left is known");
     // The breaker read its clock between `before` and `after`.
     assert!(left <= open.saturating_sub(before - opened));
     assert!(left >= open.saturating_sub(after - opened));
@@ -294,7 +294,6 @@ pub async fn wait_mode_admits_waiters_after_reclosing_without_a_stampede<H: Harn
     let results = join_all(waiters).await;
     assert!(results.iter().all(Result::is_ok), "{results:?}");
     assert_eq!(b.state(), State::Closed);
-    assert_eq!(b.stats().rejected, 0, "no waiter was rejected");
 
     let admitted_at = admitted_at.into_inner();
     assert!(

@@ -166,7 +166,7 @@ where
             None => match handle.clone().try_acquire() {
                 Ok(permit) => return Ok(permit),
                 Err(rejected) if expired => return Err(rejected),
-                Err(rejected) => match (rejected.state, rejected.retry_after) {
+                Err(rejected) => match (rejected.state, rejected.retry_after()) {
                     (State::Open, Some(d)) => past_deadline(d, poll, random),
                     _ => jittered(poll, random),
                 },

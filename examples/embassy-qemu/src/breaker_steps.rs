@@ -118,7 +118,7 @@ pub(crate) async fn breaker_steps() -> Result<(), &'static str> {
     let retry_after = match BREAKER.call_async(read_sensor()).await {
         Err(Error::Rejected(r)) => {
             hprintln!("breaker: rejected: {}", r);
-            r.retry_after.ok_or("a rejection without retry_after")?
+            r.retry_after().ok_or("a rejection without retry_after")?
         }
         _ => return Err("the open breaker admitted a call"),
     };
