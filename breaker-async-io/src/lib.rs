@@ -48,6 +48,9 @@ use breaker_core::{Clock, GlobalClock, StdClock};
 pub struct AsyncIo;
 
 impl Clock for AsyncIo {
+    fn reader(&self) -> Option<fn() -> Instant> {
+        Some(|| AsyncIo.now())
+    }
     #[inline]
     fn now(&self) -> Instant {
         StdClock.now()

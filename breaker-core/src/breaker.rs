@@ -498,7 +498,6 @@ where
         }
     }
 
-
     #[inline]
     fn notify(&self, transition: Option<Transition>) {
         if let Some(t) = transition {

@@ -80,6 +80,33 @@ impl<L: Listener + ?Sized> Listener for &L {
     }
 }
 
+/// A shared listener: the breaker and its owner (a test, a registry) both hold it.
+#[cfg(feature = "alloc")]
+impl<L: Listener + ?Sized> Listener for alloc::sync::Arc<L> {
+    const ENABLED: bool = L::ENABLED;
+    fn before_call(&self, name: &'static str, trial: bool) {
+        (**self).before_call(name, trial)
+    }
+    fn on_success(&self, name: &'static str, elapsed: Option<Duration>) {
+        (**self).on_success(name, elapsed)
+    }
+    fn on_failure(&self, name: &'static str, error: Option<&dyn Debug>) {
+        (**self).on_failure(name, error)
+    }
+    fn on_ignored(&self, name: &'static str) {
+        (**self).on_ignored(name)
+    }
+    fn on_cancelled(&self, name: &'static str) {
+        (**self).on_cancelled(name)
+    }
+    fn on_rejected(&self, name: &'static str, rejected: &Rejected) {
+        (**self).on_rejected(name, rejected)
+    }
+    fn on_state_change(&self, name: &'static str, change: &Transition, stats: &Stats) {
+        (**self).on_state_change(name, change, stats)
+    }
+}
+
 macro_rules! tuple_listener {
     ($($l:ident),+) => {
         /// Several listeners, called in order.

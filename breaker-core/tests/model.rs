@@ -598,7 +598,11 @@ fn check_agreement<W: Window>(
     );
     prop_assert_eq!(st.retry_after, view.retry_after(), "stats().retry_after");
     prop_assert_eq!(b.retry_after(), view.retry_after(), "retry_after()");
-    prop_assert_eq!(changes.1.get(), model.rejected, "refusals heard by the listener");
+    prop_assert_eq!(
+        changes.1.get(),
+        model.rejected,
+        "refusals heard by the listener"
+    );
     prop_assert_eq!(st.opened_at, model.opened_at.map(micros), "opened_at");
     let (calls, failures) = if matches!(model.state, State::Closed | State::Disabled) {
         model.window.counts(model.now)

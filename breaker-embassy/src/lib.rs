@@ -26,6 +26,9 @@ use breaker_core::{Clock, GlobalClock};
 pub struct Embassy;
 
 impl Clock for Embassy {
+    fn reader(&self) -> Option<fn() -> Instant> {
+        Some(|| Embassy.now())
+    }
     #[inline]
     fn now(&self) -> Instant {
         Instant::from_micros(embassy_time::Instant::now().as_micros())

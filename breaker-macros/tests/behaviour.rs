@@ -174,7 +174,11 @@ async fn fallback_gets_the_same_arguments_when_rejected() {
         Err(Error::Tripped(FetchError::Connect(7)))
     );
     assert_eq!(profile("bob".into(), (4, 5)).await.unwrap(), "cached bob 9");
-    assert_eq!(b.state(), breaker_tokio::State::Open, "the fallback ran because the breaker refused");
+    assert_eq!(
+        b.state(),
+        breaker_tokio::State::Open,
+        "the fallback ran because the breaker refused"
+    );
 }
 
 /// A team's defaults, set once: the Rust form of aiocircuitbreaker's subclass with class-level

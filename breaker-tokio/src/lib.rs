@@ -86,6 +86,9 @@ fn epoch() -> tokio::time::Instant {
 }
 
 impl Clock for Tokio {
+    fn reader(&self) -> Option<fn() -> Instant> {
+        Some(|| Tokio.now())
+    }
     #[inline]
     fn now(&self) -> Instant {
         let since = tokio::time::Instant::now().saturating_duration_since(epoch());
