@@ -15,8 +15,10 @@ use breaker_bench::ours::BASELINE;
 use breaker_bench::{subjects, DynSubject, Kind};
 use breaker_core::Clock;
 
-/// The label prefix of this project's core breaker (the adapters have their own rows).
-const CORE: &str = "breaker-core";
+/// The label of this project's core breaker (the adapters have their own rows).
+const CORE: &str = "breaker-core (this project)";
+/// The label prefix of the core breaker with its driver running.
+const DRIVEN: &str = "breaker-core, driven";
 /// The label prefix of this project's tower layer rows.
 const TOWER: &str = "breaker-tower";
 
@@ -185,6 +187,10 @@ struct Goals {
     ours_allocs: f64,
     clock_read: f64,
     ours_scaling: Vec<(usize, f64)>,
+    ours_reject_scaling: Vec<(usize, f64)>,
+    driven_reject_scaling: Vec<(usize, f64)>,
+    /// The driven core breaker's rows, by key.
+    driven: std::collections::HashMap<&'static str, f64>,
     ours_race_max: f64,
     ours_size: usize,
     /// Per tower-layer row of this project (`breaker-tower`): allocations per call, by key.
@@ -205,6 +211,8 @@ fn note_rows(goals: &mut Goals, key: &'static str, rows: &[Row], subs: &[Box<dyn
         } else if r.name.starts_with(CORE) {
             goals.ours.insert(key, r.median);
             goals.ours_allocs = goals.ours_allocs.max(r.allocs);
+        } else if r.name.starts_with(DRIVEN) {
+            goals.driven.insert(key, r.median);
         } else {
             goals.adapters.insert((r.name, key), r.median);
             if r.name.starts_with(TOWER) {
@@ -309,10 +317,31 @@ fn print_goals(g: &Goals) {
     // A rejected call never runs the operation: its whole time is the breaker's.
     let reject = get(&g.ours, "reject");
     println!(
-        "| rejection | <= one clock read ({:.1} ns) + 5 ns | {reject:.1} ns | {} |",
+        "| rejection, no driver | <= one clock read ({:.1} ns) + 5 ns | {reject:.1} ns | {} |",
         g.clock_read,
         verdict(reject <= g.clock_read + 5.0)
     );
+    let driven = get(&g.driven, "reject");
+    let peer = get(&g.fastest_peer, "reject");
+    println!(
+        "| rejection, with the driver: faster than every peer (issue 9) | < fastest peer ({peer:.1} ns) | {driven:.1} ns | {} |",
+        verdict(driven < peer)
+    );
+    println!(
+        "| rejection, no driver: faster than every peer (issue 9) | < fastest peer ({peer:.1} ns) | {reject:.1} ns | {} |",
+        verdict(reject < peer)
+    );
+    for (label, scaling) in [
+        ("no driver", &g.ours_reject_scaling),
+        ("with the driver", &g.driven_reject_scaling),
+    ] {
+        if let Some((_, x)) = scaling.iter().find(|(t, _)| *t == 2) {
+            println!(
+                "| refusals on one open breaker, {label}: 2 threads vs 1 (issue 9) | >= 1.8x | {x:.2}x | {} |",
+                verdict(*x >= 1.8)
+            );
+        }
+    }
     let win = get(&g.ours, "window") - get(&g.baseline, "window");
     let rec = g.recloser_window - get(&g.baseline, "window");
     println!(
@@ -421,54 +450,77 @@ fn main() {
         goals.clock_read
     );
 
-    // Multi-thread throughput on one shared breaker.
+    // Multi-thread throughput on one shared breaker: closed (admissions), then open (refusals).
     let mut counts = vec![1usize, 2, avail];
     counts.sort_unstable();
     counts.dedup();
-    let mut mt = vec![vec![Vec::with_capacity(cfg.rounds); counts.len()]; subs.len()];
-    for r in 0..cfg.rounds {
-        for (ci, &t) in counts.iter().enumerate() {
-            for i in order(r, subs.len()) {
-                let (calls, el) = subs[i].multi_thread(t, &cores, cfg.mt_dur);
-                mt[i][ci].push(calls as f64 / el.as_secs_f64() / 1e6);
+    for open in [false, true] {
+        let mut mt = vec![vec![Vec::with_capacity(cfg.rounds); counts.len()]; subs.len()];
+        for r in 0..cfg.rounds {
+            for (ci, &t) in counts.iter().enumerate() {
+                for i in order(r, subs.len()) {
+                    if open && subs[i].name() == BASELINE {
+                        mt[i][ci].push(f64::NAN);
+                        continue;
+                    }
+                    let (calls, el) = subs[i].multi_thread(t, &cores, cfg.mt_dur, open);
+                    mt[i][ci].push(calls as f64 / el.as_secs_f64() / 1e6);
+                }
             }
         }
-    }
-    println!(
-        "\n### Throughput, {:?} threads hammering ONE shared closed breaker (pinned; total Mcalls/s: median (min..max), xN = median vs 1 thread)\n",
-        counts
-    );
-    print!("| subject |");
-    for t in &counts {
-        print!(" {t} thr |");
-    }
-    println!();
-    print!("|---|");
-    for _ in &counts {
-        print!("---:|");
-    }
-    println!();
-    for (i, s) in subs.iter().enumerate() {
-        let meds: Vec<f64> = mt[i].iter_mut().map(|v| median(v)).collect();
-        if s.name().starts_with(CORE) {
-            goals.ours_scaling = counts
+        if open {
+            println!(
+                "\n### Throughput, {:?} threads calling ONE shared OPEN breaker (refusals; pinned; total Mcalls/s: median (min..max), xN = median vs 1 thread)\n",
+                counts
+            );
+        } else {
+            println!(
+                "\n### Throughput, {:?} threads hammering ONE shared closed breaker (pinned; total Mcalls/s: median (min..max), xN = median vs 1 thread)\n",
+                counts
+            );
+        }
+        print!("| subject |");
+        for t in &counts {
+            print!(" {t} thr |");
+        }
+        println!();
+        print!("|---|");
+        for _ in &counts {
+            print!("---:|");
+        }
+        println!();
+        for (i, s) in subs.iter().enumerate() {
+            if open && s.name() == BASELINE {
+                continue;
+            }
+            let meds: Vec<f64> = mt[i].iter_mut().map(|v| median(v)).collect();
+            let scaling: Vec<(usize, f64)> = counts
                 .iter()
                 .zip(&meds)
                 .skip(1)
                 .map(|(t, m)| (*t, m / meds[0]))
                 .collect();
-        }
-        print!("| {} |", s.name());
-        for (ci, m) in meds.iter().enumerate() {
-            // `median` sorted the samples: first/last are min/max.
-            let (lo, hi) = (mt[i][ci][0], mt[i][ci][mt[i][ci].len() - 1]);
-            if ci == 0 {
-                print!(" {m:.2} ({lo:.2}..{hi:.2}) |");
-            } else {
-                print!(" {m:.2} ({lo:.2}..{hi:.2}) x{:.2} |", m / meds[0]);
+            if s.name().starts_with(CORE) {
+                if open {
+                    goals.ours_reject_scaling = scaling;
+                } else {
+                    goals.ours_scaling = scaling;
+                }
+            } else if open && s.name().starts_with(DRIVEN) {
+                goals.driven_reject_scaling = scaling;
             }
+            print!("| {} |", s.name());
+            for (ci, m) in meds.iter().enumerate() {
+                // `median` sorted the samples: first/last are min/max.
+                let (lo, hi) = (mt[i][ci][0], mt[i][ci][mt[i][ci].len() - 1]);
+                if ci == 0 {
+                    print!(" {m:.2} ({lo:.2}..{hi:.2}) |");
+                } else {
+                    print!(" {m:.2} ({lo:.2}..{hi:.2}) x{:.2} |", m / meds[0]);
+                }
+            }
+            println!();
         }
-        println!();
     }
 
     // Half-open admission under contention.

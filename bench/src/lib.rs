@@ -244,13 +244,15 @@ pub trait DynSubject {
     fn prepare(&self, kind: Kind) -> Option<Box<dyn Prepared>>;
     /// Heap used by `new_consecutive` (`window = false`) or `new_window100` (`true`).
     fn construct_heap(&self, window: bool) -> Option<HeapUse>;
-    /// `threads` threads (pinned to `cores[i % len]`) hammer one closed breaker with `call_ok`
-    /// for `dur`; returns (total admitted calls, elapsed).
+    /// `threads` threads (pinned to `cores[i % len]`) hammer one breaker with `call_ok` for
+    /// `dur`: closed (returns the calls admitted) or, with `open`, forced open (returns the calls
+    /// refused); and the elapsed time.
     fn multi_thread(
         &self,
         threads: usize,
         cores: &[core_affinity::CoreId],
         dur: Duration,
+        open: bool,
     ) -> (u64, Duration);
     /// Force open with open timeout `open_for`, wait it out, then let `threads` threads each
     /// attempt one trial call at once. Trials block until every thread has been admitted or
@@ -275,6 +277,7 @@ pub fn subjects() -> Vec<Box<dyn DynSubject>> {
     vec![
         subject::<ours::Baseline>(),
         subject::<ours::Ours>(),
+        subject::<ours::Driven>(),
         subject::<ours::Adapter<breaker_tokio::Tokio>>(),
         subject::<ours::Adapter<breaker_smol::AsyncIo>>(),
         subject::<peers::failsafe::Failsafe>(),
@@ -361,8 +364,12 @@ impl<S: Subject> DynSubject for Erased<S> {
         threads: usize,
         cores: &[core_affinity::CoreId],
         dur: Duration,
+        open: bool,
     ) -> (u64, Duration) {
         let s = S::new_consecutive(LONG_OPEN);
+        if open {
+            s.force_open(&mut s.local());
+        }
         let stop = AtomicBool::new(false);
         let total = AtomicU64::new(0);
         let barrier = Barrier::new(threads + 1);
@@ -381,7 +388,8 @@ impl<S: Subject> DynSubject for Erased<S> {
                     let mut n = 0u64;
                     while !stop.load(Relaxed) {
                         for _ in 0..64 {
-                            n += black_box(black_box(s).call_ok(&mut l)) as u64;
+                            // Closed: count admissions; open: count refusals.
+                            n += (black_box(black_box(s).call_ok(&mut l)) != open) as u64;
                         }
                     }
                     total.fetch_add(n, Relaxed);

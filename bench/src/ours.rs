@@ -249,3 +249,74 @@ impl<R: AdapterRuntime> Subject for Adapter<R> {
         Some(admitted(&block_on(call)))
     }
 }
+
+/// `breaker-core` on tokio's clock with its driver running (`breaker_tokio::spawn_driver`): the
+/// driver applies the change to half-open when the open duration ends, so a refusal is answered
+/// from the state word without reading the clock. Calls are the same sync `call` as [`Ours`];
+/// the driver runs on one shared tokio runtime thread and ends when its breaker is dropped.
+#[derive(Debug)]
+pub struct Driven {
+    breaker: std::sync::Arc<DrivenBreaker>,
+}
+
+type DrivenBreaker = CircuitBreaker<breaker_tokio::Tokio, Config>;
+
+fn driver_runtime() -> &'static tokio::runtime::Runtime {
+    static RT: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_time()
+            .build()
+            .expect("a tokio runtime")
+    })
+}
+
+impl Subject for Driven {
+    const NAME: &'static str = "breaker-core, driven (this project)";
+    const NOTE: &'static str =
+        "breaker-core, driven: tokio's clock, the driver task on a one-thread tokio runtime; \
+        the same sync `call` as breaker-core.";
+    const BREAKER_SIZE: usize = std::mem::size_of::<DrivenBreaker>();
+    const PEER: bool = false;
+    type Local = ();
+
+    fn new_consecutive(open_for: Duration) -> Self {
+        let config = Config::builder()
+            .failure_threshold(5)
+            .open_for(open_for.into())
+            .build()
+            .expect("valid config");
+        let breaker = std::sync::Arc::new(DrivenBreaker::new(config));
+        let weak = std::sync::Arc::downgrade(&breaker);
+        driver_runtime().spawn(breaker_core::timer::drive(weak));
+        // Wait until the driver has attached, so that every measured refusal is a driven one.
+        let t0 = std::time::Instant::now();
+        while !breaker.is_driven() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(5),
+                "the driver never attached"
+            );
+            std::thread::yield_now();
+        }
+        Driven { breaker }
+    }
+    fn new_window100(_: Duration) -> Option<Self> {
+        None
+    }
+    fn half_open_limit() -> Option<u32> {
+        Some(1)
+    }
+    fn local(&self) {}
+    #[inline]
+    fn call_ok(&self, _: &mut ()) -> bool {
+        admitted(&self.breaker.call(op_ok))
+    }
+    #[inline]
+    fn call_err(&self, _: &mut ()) -> bool {
+        admitted(&self.breaker.call(op_err))
+    }
+    fn call_probe(&self, _: &mut (), f: &Probe) -> bool {
+        admitted(&self.breaker.call(|| f()))
+    }
+}

@@ -816,6 +816,12 @@ where
             .state
     }
 
+    /// Whether a driver applies this breaker's time-driven changes (see
+    /// [`crate::timer::drive`]).
+    pub fn is_driven(&self) -> bool {
+        self.transitions.load(Ordering::Relaxed) & DRIVEN != 0
+    }
+
     /// When the breaker will next change state with nobody calling (see
     /// [`Machine::next_change`]); a timer-driven adapter sleeps until then.
     pub fn next_change(&self) -> Option<Instant> {
