@@ -118,7 +118,7 @@ fn cancelled_listeners(f: impl FnOnce()) {
     #[cfg(feature = "std")]
     {
         if std::thread::panicking() {
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+            let _ = std::panic::catch_unwind(core::panic::AssertUnwindSafe(f));
             return;
         }
     }

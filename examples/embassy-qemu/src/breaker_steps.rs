@@ -168,9 +168,9 @@ pub(crate) async fn breaker_steps() -> Result<(), &'static str> {
 
     let stats = BREAKER.stats();
     hprintln!(
-        "breaker: done: {} reads reached the peripheral, {} calls rejected",
+        "breaker: done: {} reads reached the peripheral, {} state changes",
         READS.load(Ordering::Relaxed),
-        stats.rejected
+        stats.generation
     );
     Ok(())
 }
