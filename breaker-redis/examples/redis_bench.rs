@@ -131,7 +131,7 @@ async fn latency(url: &str, ns: &str, n: usize) {
         .expect("connect");
     let mut json = Vec::new();
 
-    let base = timed(n, || std::hint::black_box(()));
+    let base = timed(n, || core::hint::black_box(()));
     json.push(format!(
         "\"baseline\":{{\"p50_ns\":{},\"p99_ns\":{}}}",
         base.0, base.1
