@@ -30,6 +30,12 @@ pub trait Events: Listener {
     fn on_corrupt(&self, name: &'static str) {
         let _ = name;
     }
+    /// A command sent in the background (a report, a window flush) got an error that is not an
+    /// outage (a script error, a `MOVED` from a cluster node that does not own the slot, a reply
+    /// of the wrong shape): its event was not applied. Reported for each such command.
+    fn on_store_error(&self, name: &'static str, error: &StoreError) {
+        let _ = (name, error);
+    }
 }
 
 impl Events for () {}
@@ -790,6 +796,7 @@ async fn session<
                     if is_outage(&e) {
                         return (true, Some(e));
                     }
+                    inner.listener.on_store_error(inner.name, &e);
                 }
             }
         }

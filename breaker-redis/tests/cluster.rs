@@ -14,7 +14,8 @@ use std::time::Instant as StdInstant;
 use breaker_core::machine::{Outcome, Report};
 use breaker_core::{Config, Duration, State, StdClock};
 use breaker_redis::{Op, Options, RedisBreaker};
-use common::eventually;
+use common::{eventually, leak, Count};
+use std::sync::Arc;
 
 struct Cluster {
     nodes: Vec<(u16, Child)>,
@@ -191,6 +192,27 @@ async fn one_breaker_lives_in_one_cluster_slot() {
         (State::Open, 4, 1)
     );
     assert!(eventually(StdDuration::from_secs(2), || a.view().state == State::Open).await);
+    // A breaker pointed at a node that does not own the slot: its reads fail with MOVED (it
+    // never syncs, the outage policy answers), and a background report's error is reported
+    // through `Events::on_store_error`, not dropped silently.
+    let other = cluster
+        .nodes
+        .iter()
+        .map(|(p, _)| *p)
+        .find(|p| *p != port)
+        .unwrap();
+    let count = leak(Count::default());
+    let wrong = Arc::new(
+        RedisBreaker::new(
+            config,
+            Options::new(format!("redis://127.0.0.1:{other}/0")).namespace("shop"),
+            StdClock,
+            count,
+        )
+        .unwrap(),
+    );
+    assert!(!wrong.wait_synced(StdDuration::from_millis(500)).await);
+    assert!(count.outages.load(core::sync::atomic::Ordering::SeqCst) >= 1);
     // The keys are on the owner and nowhere else.
     for (p, _) in &cluster.nodes {
         let here = cli(*p, &["EXISTS", probe.key()]).trim() == "1";
