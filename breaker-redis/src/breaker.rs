@@ -4,6 +4,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 use breaker_core::machine::{Admission, Fixed, Machine, Manual, Outcome, Report, Transition};
+use breaker_core::window::{NoWindow, Window, WindowKind};
 use breaker_core::{
     Breaker, CircuitBreaker, Clock, Config, Duration, End, Instant, Listener, Rejected, State,
     Stats, Ticket, WaitHint,
@@ -28,6 +29,12 @@ pub trait Events: Listener {
     /// The breaker's key held data this crate did not write; it was reset to closed.
     fn on_corrupt(&self, name: &'static str) {
         let _ = name;
+    }
+    /// A command sent in the background (a report, a window flush) got an error that is not an
+    /// outage (a script error, a `MOVED` from a cluster node that does not own the slot, a reply
+    /// of the wrong shape): its event was not applied. Reported for each such command.
+    fn on_store_error(&self, name: &'static str, error: &StoreError) {
+        let _ = (name, error);
     }
 }
 
@@ -93,9 +100,17 @@ enum Cmd {
     Prefetch,
 }
 
-pub(crate) struct Inner<C: Clock, L> {
+/// Successes batched for the shared window: (generation, calls, slow).
+#[derive(Debug, Default)]
+struct Batch {
+    generation: u32,
+    calls: u32,
+    slow: u32,
+}
+
+pub(crate) struct Inner<C: Clock, L, W: Window> {
     name: &'static str,
-    config: Config,
+    config: Config<W>,
     options: Options,
     store: Store,
     client: redis::Client,
@@ -103,9 +118,13 @@ pub(crate) struct Inner<C: Clock, L> {
     listener: L,
     fast: AtomicU64,
     view: Mutex<View>,
-    local: CircuitBreaker<C, Config>,
+    local: CircuitBreaker<C, Config<W>>,
     tx: mpsc::UnboundedSender<Cmd>,
     commands: AtomicU64,
+    /// A shared time window is kept: successes are batched, calls are timed if slow calls count.
+    windowed: bool,
+    timed: bool,
+    batch: Mutex<Batch>,
 }
 
 /// A circuit breaker whose state is shared by every process that opens it with the same
@@ -117,12 +136,12 @@ pub(crate) struct Inner<C: Clock, L> {
 ///
 /// Hold it in an `Arc` to get owned permits: `Arc::clone(&b).try_acquire()`. Dropping the
 /// breaker stops its background driver.
-pub struct RedisBreaker<C: Clock = breaker_core::StdClock, L = ()> {
-    inner: Arc<Inner<C, L>>,
+pub struct RedisBreaker<C: Clock = breaker_core::StdClock, L = (), W: Window = NoWindow> {
+    inner: Arc<Inner<C, L, W>>,
     driver: tokio::task::JoinHandle<()>,
 }
 
-impl<C: Clock, L> core::fmt::Debug for RedisBreaker<C, L> {
+impl<C: Clock, L, W: Window> core::fmt::Debug for RedisBreaker<C, L, W> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("RedisBreaker")
             .field("name", &self.inner.name)
@@ -131,7 +150,7 @@ impl<C: Clock, L> core::fmt::Debug for RedisBreaker<C, L> {
     }
 }
 
-impl<C: Clock, L> Drop for RedisBreaker<C, L> {
+impl<C: Clock, L, W: Window> Drop for RedisBreaker<C, L, W> {
     fn drop(&mut self) {
         self.driver.abort();
     }
@@ -143,7 +162,7 @@ impl<C: Clock, L> Drop for RedisBreaker<C, L> {
 pub enum BuildError {
     /// The URL could not be parsed (or asks for TLS without the `tls` feature).
     Url(redis::RedisError),
-    /// The configuration has a sliding window: rates are not shared yet (see the README).
+    /// The configuration asks for what is not shared yet (a count window: see the README).
     Unsupported(&'static str),
 }
 
@@ -158,10 +177,11 @@ impl core::fmt::Display for BuildError {
 
 impl core::error::Error for BuildError {}
 
-impl<C, L> RedisBreaker<C, L>
+impl<C, L, W> RedisBreaker<C, L, W>
 where
     C: Clock + Clone + Send + Sync + 'static,
     L: Events + Send + Sync + 'static,
+    W: Window + Send + 'static,
 {
     /// A shared breaker named by `config`'s name (`"default"` if it has none), connected as
     /// `options` says. Must be called within a tokio runtime: it spawns the driver that talks
@@ -170,19 +190,33 @@ where
     ///
     /// # Errors
     ///
-    /// [`BuildError::Url`] for a URL the redis crate refuses.
+    /// [`BuildError::Url`] for a URL the redis crate refuses; [`BuildError::Unsupported`] for
+    /// a count window (time windows are shared; count windows are not yet).
     pub fn new(
-        config: Config,
+        config: Config<W>,
         options: Options,
         clock: C,
         listener: L,
     ) -> Result<Self, BuildError> {
         let client = redis::Client::open(options.url.as_str()).map_err(BuildError::Url)?;
         let name = config.settings().name();
+        let buckets = match W::KIND {
+            WindowKind::None => 0,
+            WindowKind::Time { buckets } => buckets,
+            WindowKind::Count { .. } => {
+                return Err(BuildError::Unsupported(
+                    "a count window (use a time window, which is shared)",
+                ))
+            }
+        };
+        let process = options.process_id.clone().unwrap_or_else(process_id);
         let store = Store::new(
             &options.namespace,
             if name.is_empty() { "default" } else { name },
-        );
+        )
+        .with_time_window(buckets)
+        .with_min_processes(options.min_processes, process);
+        let timed = config.settings().slow_call_threshold().is_some();
         let (tx, rx) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
             name,
@@ -207,13 +241,29 @@ where
             }),
             tx,
             commands: AtomicU64::new(0),
+            windowed: buckets > 0,
+            timed,
+            batch: Mutex::new(Batch::default()),
         });
         let driver = tokio::spawn(drive(Arc::downgrade(&inner), rx));
         Ok(RedisBreaker { inner, driver })
     }
 }
 
-impl<C: Clock, L: Events> RedisBreaker<C, L> {
+/// A name for this process in the K-distinct-processes guard: the OS process id and a random
+/// suffix (std's per-process random hash keys), so two breakers of one process are two names.
+fn process_id() -> String {
+    use core::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    format!("{}-{:016x}", std::process::id(), h.finish())
+}
+
+impl<C: Clock, L: Events, W: Window> RedisBreaker<C, L, W> {
     /// The keys and script this breaker uses.
     pub fn store(&self) -> &Store {
         &self.inner.store
@@ -298,7 +348,7 @@ impl<C: Clock, L: Events> RedisBreaker<C, L> {
             Ok(Reply {
                 admission: Some(Admission::Admitted { generation, trial }),
                 ..
-            }) => Ok(Ticket::new(generation, trial, None)),
+            }) => Ok(Ticket::new(generation, trial, self.inner.start())),
             Ok(r) => {
                 let retry = match r.admission {
                     Some(Admission::Rejected { retry_after }) => retry_after,
@@ -311,7 +361,28 @@ impl<C: Clock, L: Events> RedisBreaker<C, L> {
     }
 }
 
-impl<C: Clock, L: Events> Inner<C, L> {
+impl<C: Clock, L: Events, W: Window> Inner<C, L, W> {
+    /// The call's start, when slow calls are counted (they need its duration).
+    fn start(&self) -> Option<Instant> {
+        self.timed.then(|| self.clock.now())
+    }
+
+    /// Takes the batched successes for the shared window, if any.
+    fn take_batch(&self) -> Option<Op> {
+        let mut b = self.batch.lock().unwrap_or_else(PoisonError::into_inner);
+        if b.calls == 0 {
+            return None;
+        }
+        let op = Op::Window {
+            generation: b.generation,
+            calls: b.calls,
+            slow: b.slow,
+        };
+        b.calls = 0;
+        b.slow = 0;
+        Some(op)
+    }
+
     fn lock(&self) -> MutexGuard<'_, View> {
         // The view is plain data updated in one step: a panic elsewhere cannot leave it torn.
         self.view.lock().unwrap_or_else(PoisonError::into_inner)
@@ -370,7 +441,7 @@ impl<C: Clock, L: Events> Inner<C, L> {
         let m = v.machine;
         let now = v.server_now(local);
         match m.state {
-            State::Closed | State::Disabled => Ok(Ticket::new(m.generation, false, None)),
+            State::Closed | State::Disabled => Ok(Ticket::new(m.generation, false, self.start())),
             State::ForcedOpen => {
                 drop(v);
                 Err(self.reject(State::ForcedOpen, None))
@@ -382,7 +453,7 @@ impl<C: Clock, L: Events> Inner<C, L> {
             // Open past its deadline, or half-open: only Redis grants trials.
             _ => {
                 if let Some(g) = v.grants.pop() {
-                    return Ok(Ticket::new(g.generation, true, None));
+                    return Ok(Ticket::new(g.generation, true, self.start()));
                 }
                 let may_ask = !v.acquiring && v.acquire_after.is_none_or(|t| local >= t);
                 if may_ask {
@@ -497,8 +568,12 @@ impl<C: Clock, L: Events> Inner<C, L> {
 
 /// Runs one command on its own task, so that many calls' round trips overlap on the one
 /// multiplexed connection.
-async fn serve<C: Clock + Send + Sync + 'static, L: Events + Send + Sync + 'static>(
-    inner: Arc<Inner<C, L>>,
+async fn serve<
+    C: Clock + Send + Sync + 'static,
+    L: Events + Send + Sync + 'static,
+    W: Window + Send + 'static,
+>(
+    inner: Arc<Inner<C, L, W>>,
     mut con: redis::aio::MultiplexedConnection,
     cmd: Cmd,
     errors: mpsc::UnboundedSender<StoreError>,
@@ -592,6 +667,9 @@ fn copy_error(e: &StoreError) -> StoreError {
     }
 }
 
+/// The shortest window flush interval (a zero one would spin the driver).
+const MIN_FLUSH: core::time::Duration = core::time::Duration::from_millis(1);
+
 /// Whether an error means Redis is away (rather than one bad reply).
 fn is_outage(e: &StoreError) -> bool {
     match e {
@@ -608,8 +686,12 @@ fn is_outage(e: &StoreError) -> bool {
 
 /// The background driver: connect, resync, follow pub/sub and polls, run commands; on an
 /// outage, report it once and reconnect with backoff.
-async fn drive<C: Clock + Send + Sync + 'static, L: Events + Send + Sync + 'static>(
-    weak: Weak<Inner<C, L>>,
+async fn drive<
+    C: Clock + Send + Sync + 'static,
+    L: Events + Send + Sync + 'static,
+    W: Window + Send + 'static,
+>(
+    weak: Weak<Inner<C, L, W>>,
     mut rx: mpsc::UnboundedReceiver<Cmd>,
 ) {
     let mut backoff: Option<core::time::Duration> = None;
@@ -642,8 +724,12 @@ async fn drive<C: Clock + Send + Sync + 'static, L: Events + Send + Sync + 'stat
 
 /// One connected session; returns whether it got connected, and the error that ended it
 /// (`None`: the breaker was dropped).
-async fn session<C: Clock + Send + Sync + 'static, L: Events + Send + Sync + 'static>(
-    inner: &Arc<Inner<C, L>>,
+async fn session<
+    C: Clock + Send + Sync + 'static,
+    L: Events + Send + Sync + 'static,
+    W: Window + Send + 'static,
+>(
+    inner: &Arc<Inner<C, L, W>>,
     rx: &mut mpsc::UnboundedReceiver<Cmd>,
 ) -> (bool, Option<StoreError>) {
     let t = inner.options.redis_timeout;
@@ -675,6 +761,9 @@ async fn session<C: Clock + Send + Sync + 'static, L: Events + Send + Sync + 'st
     let mut poll = tokio::time::interval(inner.options.poll_interval);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     poll.tick().await;
+    let mut flush = tokio::time::interval(inner.options.window_flush.max(MIN_FLUSH));
+    flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    flush.tick().await;
     loop {
         tokio::select! {
             cmd = rx.recv() => {
@@ -691,6 +780,11 @@ async fn session<C: Clock + Send + Sync + 'static, L: Events + Send + Sync + 'st
                     }
                 }
             }
+            _ = flush.tick(), if inner.windowed => {
+                if let Some(op) = inner.take_batch() {
+                    tokio::spawn(serve(Arc::clone(inner), con.clone(), Cmd::Run(op, None), err_tx.clone()));
+                }
+            }
             _ = poll.tick() => {
                 match inner.run(&mut con, Op::Read).await {
                     Ok(r) => inner.observe_reply(&r, true),
@@ -702,13 +796,14 @@ async fn session<C: Clock + Send + Sync + 'static, L: Events + Send + Sync + 'st
                     if is_outage(&e) {
                         return (true, Some(e));
                     }
+                    inner.listener.on_store_error(inner.name, &e);
                 }
             }
         }
     }
 }
 
-impl<C: Clock, L: Events> Breaker for RedisBreaker<C, L> {
+impl<C: Clock, L: Events, W: Window> Breaker for RedisBreaker<C, L, W> {
     type Clock = C;
 
     fn clock(&self) -> &C {
@@ -723,7 +818,11 @@ impl<C: Clock, L: Events> Breaker for RedisBreaker<C, L> {
     fn admit(&self) -> Result<Ticket, Rejected> {
         let w = self.inner.fast.load(Ordering::Acquire);
         if admits_without_redis(w) {
-            return Ok(Ticket::new((w >> GEN_SHIFT) as u32, false, None));
+            return Ok(Ticket::new(
+                (w >> GEN_SHIFT) as u32,
+                false,
+                self.inner.start(),
+            ));
         }
         self.inner.admit_slow(w)
     }
@@ -769,6 +868,36 @@ impl<C: Clock, L: Events> Breaker for RedisBreaker<C, L> {
             // counted there (the fallback counts only what it admitted itself).
             return None;
         }
+        // Slow by the call's own duration (tickets carry a start only when slow calls count).
+        let slow = match (
+            ticket.started_at(),
+            inner.config.settings().slow_call_threshold(),
+        ) {
+            (Some(start), Some(t)) if outcome != Outcome::Ignored => inner.clock.now() - start >= t,
+            _ => false,
+        };
+        let gen = (w >> GEN_SHIFT) as u32;
+        if inner.windowed
+            && outcome == Outcome::Success
+            && matches!(w & STATE_MASK, 0 | 4)
+            && w & FAILURES == 0
+            && !ticket.is_trial()
+        {
+            // A success that changes nothing but the window: batched, flushed by the driver
+            // every `window_flush` (one command per interval, not per call).
+            if gen == ticket.generation() {
+                let mut b = inner.batch.lock().unwrap_or_else(PoisonError::into_inner);
+                if b.generation != gen {
+                    *b = Batch {
+                        generation: gen,
+                        ..Batch::default()
+                    };
+                }
+                b.calls = b.calls.saturating_add(1);
+                b.slow = b.slow.saturating_add(u32::from(slow));
+            }
+            return None;
+        }
         let changes_nothing = match outcome {
             // Closed or disabled with no failures counted: a success changes nothing (the
             // core's `success_is_noop`), so it costs no Redis command.
@@ -779,16 +908,14 @@ impl<C: Clock, L: Events> Breaker for RedisBreaker<C, L> {
         if changes_nothing {
             return None;
         }
-        let gen = (w >> GEN_SHIFT) as u32;
         if outcome == Outcome::Failure && gen != ticket.generation() && !ticket.is_trial() {
             // Stale by the view: the script would ignore it too (the generation only moves
             // forward), so save the round trip.
             return None;
         }
-        inner.send(Cmd::Run(
-            Op::Record(Report::new(ticket.generation(), outcome)),
-            None,
-        ));
+        let mut report = Report::new(ticket.generation(), outcome);
+        report.slow = slow;
+        inner.send(Cmd::Run(Op::Record(report), None));
         // The change, if any, is decided in Redis and reported to listeners when its answer
         // arrives; the seam's answer cannot wait for it.
         None

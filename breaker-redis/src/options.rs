@@ -32,6 +32,9 @@ pub struct Options {
     pub(crate) trial_claim: Duration,
     pub(crate) reconnect_min: Duration,
     pub(crate) reconnect_max: Duration,
+    pub(crate) window_flush: Duration,
+    pub(crate) min_processes: u32,
+    pub(crate) process_id: Option<String>,
 }
 
 impl Options {
@@ -48,6 +51,9 @@ impl Options {
             trial_claim: Duration::from_millis(100),
             reconnect_min: Duration::from_millis(50),
             reconnect_max: Duration::from_secs(2),
+            window_flush: Duration::from_millis(100),
+            min_processes: 1,
+            process_id: None,
         }
     }
 
@@ -89,6 +95,33 @@ impl Options {
     pub fn reconnect_backoff(mut self, min: Duration, max: Duration) -> Self {
         self.reconnect_min = min;
         self.reconnect_max = max.max(min);
+        self
+    }
+
+    /// With a time window: how often a process sends the successes it has batched for the
+    /// shared window (one command per interval while calls succeed, none while idle). Failures
+    /// are never batched. Default 100 ms; the window's rate may lag by this much.
+    pub fn window_flush(mut self, t: Duration) -> Self {
+        self.window_flush = t;
+        self
+    }
+
+    /// Requires failures from at least `k` distinct processes since the breaker last closed
+    /// before the consecutive-failures or window rules may open the shared breaker (off, 1, by
+    /// default). Use it when one misbehaving instance (bad configuration, a broken network path
+    /// of its own) must not open the breaker for the whole fleet; leave it off when a single
+    /// process's view of the upstream is as good as any, or when the fleet may be smaller than
+    /// `k` (the breaker would then never open by itself). While fewer than `k` processes fail,
+    /// the closed state goes on counting past the threshold.
+    pub fn min_failing_processes(mut self, k: u32) -> Self {
+        self.min_processes = k.max(1);
+        self
+    }
+
+    /// This process's name for [`Options::min_failing_processes`] (default: the OS process id
+    /// and a random suffix, so that two breakers of one process count as two).
+    pub fn process_id(mut self, id: impl Into<String>) -> Self {
+        self.process_id = Some(id.into());
         self
     }
 

@@ -56,6 +56,17 @@ pub enum Op {
     Manual(Manual),
     /// `Machine::advance`.
     Advance,
+    /// A batch of `calls` successes (`slow` of them slow) of `generation`, added to the shared
+    /// time window only (a breaker with no window ignores it): what a process flushes within
+    /// the staleness bound instead of one command per success.
+    Window {
+        /// The generation the calls were admitted in; another one's batch is dropped.
+        generation: u32,
+        /// Successful calls.
+        calls: u32,
+        /// Of which slow.
+        slow: u32,
+    },
 }
 
 /// What the script answered.
@@ -148,12 +159,16 @@ pub(crate) fn machine_from(f: &[i64]) -> Result<Machine, StoreError> {
 #[derive(Debug, Clone)]
 pub struct Store {
     key: String,
+    procs: String,
     channel: String,
     script: redis::Script,
+    buckets: u32,
+    min_processes: u32,
+    process: String,
 }
 
-/// The settings, as the script's arguments 3..=12.
-fn settings_args(s: &Settings, random: u32) -> [i64; 10] {
+/// The settings, as the script's arguments 3..=17.
+fn settings_args(s: &Settings, random: u32, buckets: u32, min_processes: u32) -> [i64; 15] {
     let open = s.open();
     let wait = s.half_open_max_wait();
     [
@@ -171,6 +186,11 @@ fn settings_args(s: &Settings, random: u32) -> [i64; 10] {
             wait.as_micros() as i64
         },
         s.slow_call().map_or(0, |(_, ppm)| ppm) as i64,
+        s.failure_rate_ppm().unwrap_or(0) as i64,
+        s.minimum_calls() as i64,
+        s.bucket().as_micros().max(1) as i64,
+        buckets as i64,
+        min_processes as i64,
     ]
 }
 
@@ -180,9 +200,34 @@ impl Store {
     pub fn new(namespace: &str, name: &str) -> Self {
         Store {
             key: format!("{{{namespace}:{name}}}:state"),
+            procs: format!("{{{namespace}:{name}}}:procs"),
             channel: format!("{{{namespace}:{name}}}:events"),
             script: redis::Script::new(include_str!("transition.lua")),
+            buckets: 0,
+            min_processes: 1,
+            process: String::new(),
         }
+    }
+
+    /// Keeps a shared time window of `buckets` buckets (0: none) in the hash, as
+    /// `breaker_core::TimeWindow<B>` does in memory, for the failure-rate and slow-call rules.
+    pub fn with_time_window(mut self, buckets: u32) -> Self {
+        self.buckets = buckets;
+        self
+    }
+
+    /// Requires failures from at least `k` distinct processes (named by `process`) since the
+    /// breaker last closed before its own rules may open it (`k <= 1`: off).
+    pub fn with_min_processes(mut self, k: u32, process: impl Into<String>) -> Self {
+        self.min_processes = k.max(1);
+        self.process = process.into();
+        self
+    }
+
+    /// The set of processes whose failures were counted since the breaker last closed (used
+    /// only with [`Store::with_min_processes`]).
+    pub fn procs_key(&self) -> &str {
+        &self.procs
     }
 
     /// The hash holding the machine.
@@ -215,17 +260,20 @@ impl Store {
         random: u32,
     ) -> Result<Reply, StoreError> {
         let mut inv = self.script.key(&self.key);
+        inv.key(&self.procs);
         let name = match op {
             Op::Read => "read",
             Op::Acquire => "acquire",
             Op::Record(_) => "record",
             Op::Manual(_) => "manual",
             Op::Advance => "advance",
+            Op::Window { .. } => "window",
         };
         inv.arg(name).arg(&self.channel);
-        for a in settings_args(settings, random) {
+        for a in settings_args(settings, random, self.buckets, self.min_processes) {
             inv.arg(a);
         }
+        inv.arg(&self.process);
         match op {
             Op::Record(r) => {
                 let outcome = match r.outcome {
@@ -240,6 +288,13 @@ impl Store {
             }
             Op::Manual(m) => {
                 inv.arg(manual_code(m));
+            }
+            Op::Window {
+                generation,
+                calls,
+                slow,
+            } => {
+                inv.arg(generation).arg(calls).arg(slow);
             }
             _ => {}
         }

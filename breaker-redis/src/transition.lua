@@ -6,8 +6,11 @@
 -- Time is the Redis server's TIME, in microseconds since the Unix epoch: one timeline for
 -- every process, never a host clock.
 --
--- KEYS[1]  the breaker's hash ({ns:name}:state)
--- ARGV     op, channel, then the settings, then the op's arguments (see script.rs)
+-- KEYS[1]  the breaker's hash ({ns:name}:state); a time window's buckets are its fields w0..
+-- KEYS[2]  the set of processes whose failures were counted since the breaker last closed
+--          ({ns:name}:procs; read only when a shared trip needs K > 1 distinct processes)
+-- ARGV     op, channel, then the settings (3..17), the calling process's id (18), then the
+--          op's arguments (19..; see store.rs)
 -- Returns  {corrupt, seq, st, gen, fail, tri, suc, opn, dl, now, admitted, trial, retry,
 --           prev_st, prev_gen}
 
@@ -18,8 +21,12 @@ local channel = A[2]
 local S = {
   thr = tonumber(A[3]), base = tonumber(A[4]), mult = tonumber(A[5]), max = tonumber(A[6]),
   jit = tonumber(A[7]), rnd = tonumber(A[8]), trials = tonumber(A[9]), sthr = tonumber(A[10]),
-  wait = tonumber(A[11]), slowppm = tonumber(A[12]),
+  wait = tonumber(A[11]), slowppm = tonumber(A[12]), rateppm = tonumber(A[13]),
+  mincalls = tonumber(A[14]), bucket = tonumber(A[15]), buckets = tonumber(A[16]),
+  kprocs = tonumber(A[17]),
 }
+local pid = A[18]
+local procs = KEYS[2]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 
@@ -62,7 +69,12 @@ else
   local st, gen, fail = int(r[1], 0, 4), int(r[2], 0, GEN_MOD - 1), int(r[3], 0, U32_MAX)
   local tri, suc, opn = int(r[4], 0, MAX_COUNT), int(r[5], 0, MAX_COUNT), int(r[6], 0, MAX_OPENS)
   local dl, sq = int(r[7], -1, LIMIT53), int(r[8], 0, LIMIT53)
-  if st and gen and fail and tri and suc and opn and dl and sq then
+  local none = true
+  for i = 1, 8 do if r[i] then none = false end end
+  if none then
+    -- Only window buckets so far (successes while the machine was still the initial one).
+    m = initial()
+  elseif st and gen and fail and tri and suc and opn and dl and sq then
     m = { st = st, gen = gen, fail = fail, tri = tri, suc = suc, opn = opn, dl = dl }
     seq = sq
   else
@@ -71,6 +83,75 @@ else
     redis.call('DEL', key)
     m = initial()
   end
+end
+
+if S.kprocs > 1 then
+  local pk = redis.call('TYPE', procs)['ok']
+  if pk ~= 'none' and pk ~= 'set' then
+    corrupt = 1
+    redis.call('DEL', procs)
+  end
+end
+
+-- The shared time window: bucket number = floor(now / width) on the server's clock, kept in
+-- field w<number mod B> as "number calls failures slow", as breaker_core's TimeWindow does
+-- (the last B buckets, the current one included; a bucket counts at most 65535 calls).
+local BUCKET_CAP = 65535
+local function wfield(n) return 'w' .. string.format('%.0f', n % S.buckets) end
+local function wparse(v)
+  if not v then return nil end
+  local a, b, c, d = string.match(v, '^(%d+) (%d+) (%d+) (%d+)$')
+  if not a then return false end
+  return { tonumber(a), tonumber(b), tonumber(c), tonumber(d) }
+end
+local window_bad = false
+-- Adds calls/failures/slow to the current bucket; returns the window's counts after it.
+local function wrecord(calls, fails, slows)
+  local cur = math.floor(now / S.bucket)
+  local names = {}
+  for i = 0, S.buckets - 1 do names[i + 1] = 'w' .. i end
+  local vals = redis.call('HMGET', key, unpack(names))
+  local tc, tf, ts = 0, 0, 0
+  local mine = nil
+  for i = 1, S.buckets do
+    local b = wparse(vals[i])
+    if b == false then window_bad = true; b = nil end
+    if b and b[1] == cur then mine = b end
+    if b and b[1] > cur - S.buckets and b[1] <= cur and b[1] ~= cur then
+      tc = tc + b[2]; tf = tf + b[3]; ts = ts + b[4]
+    end
+  end
+  if not mine then mine = { cur, 0, 0, 0 } end
+  -- The core samples out calls past a bucket's capacity, one outcome at a time.
+  local room = BUCKET_CAP - mine[2]
+  if calls > room then
+    local keep = room
+    fails = math.min(fails, keep); slows = math.min(slows, keep); calls = keep
+  end
+  mine[2] = mine[2] + calls; mine[3] = mine[3] + fails; mine[4] = mine[4] + slows
+  redis.call('HSET', key, wfield(cur), string.format('%.0f %.0f %.0f %.0f', mine[1], mine[2], mine[3], mine[4]))
+  return tc + mine[2], tf + mine[3], ts + mine[4]
+end
+local function wclear()
+  local names = {}
+  for i = 0, S.buckets - 1 do names[i + 1] = 'w' .. i end
+  redis.call('HDEL', key, unpack(names))
+end
+-- machine::window_trips
+local function rate_reached(part, calls, ppm)
+  return ppm ~= 0 and part * 1000000 >= ppm * calls
+end
+local function window_trips(c, f, sl)
+  if c == 0 or c < S.mincalls then return false end
+  return rate_reached(f, c, S.rateppm) or rate_reached(sl, c, S.slowppm)
+end
+-- The K-distinct-processes guard: a shared trip by the breaker's own rules (not a manual one)
+-- also needs failures from at least K processes since it last closed. Off (K <= 1) by default;
+-- with K > 1 the closed state may count past the threshold while too few processes fail.
+local function enough_procs(failed)
+  if S.kprocs <= 1 then return true end
+  if failed then redis.call('SADD', procs, pid) end
+  return redis.call('SCARD', procs) >= S.kprocs
 end
 
 local function nextgen(g) return (g + 1) % GEN_MOD end
@@ -181,6 +262,16 @@ end
 -- Machine::record; outcome 0 success, 1 failure, 2 ignored
 local function record(x, gen, outcome, slow, wtrips)
   if gen ~= x.gen then return x end
+  if S.buckets > 0 then
+    wtrips = false
+    if outcome ~= 2 and (x.st == CLOSED or x.st == DISABLED) then
+      local sl = 0
+      if slow then sl = 1 end
+      local f = 0
+      if outcome == 1 then f = 1 end
+      wtrips = window_trips(wrecord(1, f, sl))
+    end
+  end
   if x.st == HALF then
     local adv = advance(x)
     if adv.gen ~= x.gen then return adv end
@@ -198,7 +289,10 @@ local function record(x, gen, outcome, slow, wtrips)
     local c = copy(x)
     if failed then c.fail = satadd(x.fail) else c.fail = 0 end
     local at_threshold = S.thr ~= 0 and c.fail >= S.thr
-    if x.st == CLOSED and (wtrips or (failed and at_threshold)) then return opened(c, 0) end
+    if x.st == CLOSED and (wtrips or (failed and at_threshold)) and enough_procs(failed) then
+      return opened(c, 0)
+    end
+    if failed and x.st == CLOSED and S.kprocs > 1 then enough_procs(true) end
     return c
   elseif x.st == HALF then
     if failed or (slow and S.slowppm ~= 0) then
@@ -237,15 +331,34 @@ local nx, admitted, trial, retry = m, 0, 0, -1
 if op == 'acquire' then
   nx, admitted, trial, retry = acquire(m)
 elseif op == 'record' then
-  nx = record(m, tonumber(A[13]), tonumber(A[14]), A[15] == '1', A[16] == '1')
+  nx = record(m, tonumber(A[19]), tonumber(A[20]), A[21] == '1', A[22] == '1')
+elseif op == 'window' then
+  -- A process's batch of successes (calls, slow of them) of generation A[19], flushed within
+  -- the staleness bound: counted in the window only, as the core counts successes while closed.
+  if S.buckets > 0 and tonumber(A[19]) == m.gen and (m.st == CLOSED or m.st == DISABLED) then
+    local c, f, sl = wrecord(tonumber(A[20]), 0, tonumber(A[21]))
+    if m.st == CLOSED and window_trips(c, f, sl) and enough_procs(false) then
+      nx = opened(m, 0)
+    end
+  end
 elseif op == 'manual' then
-  nx = manual(m, tonumber(A[13]))
+  nx = manual(m, tonumber(A[19]))
 elseif op == 'advance' then
   nx = advance(m)
 elseif op ~= 'read' then
   return redis.error_reply('breaker-redis: unknown op')
 end
 
+if window_bad then
+  -- A bucket that is not ours: the window starts afresh (reported as corrupt, like the hash).
+  corrupt = 1
+  wclear()
+end
+if nx.gen ~= m.gen then
+  -- Every transition starts a new period for the K-distinct guard; closing empties the window.
+  if S.kprocs > 1 then redis.call('DEL', procs) end
+  if nx.st == CLOSED and S.buckets > 0 then wclear() end
+end
 local changed = corrupt == 1 or nx.st ~= m.st or nx.gen ~= m.gen or nx.fail ~= m.fail
   or nx.tri ~= m.tri or nx.suc ~= m.suc or nx.opn ~= m.opn or nx.dl ~= m.dl
 if changed then

@@ -97,7 +97,7 @@ async fn run(config: Config, random: u32, seed: u64, steps: usize) {
                 let st = m.advance(s, &mut env);
                 (st.next, st.transition, None)
             }
-            Op::Read => (m, None, None),
+            Op::Read | Op::Window { .. } => (m, None, None),
         };
         let _ = env.now();
         assert!(!reply.corrupt);

@@ -111,6 +111,7 @@ pub struct Count {
     pub resyncs: AtomicUsize,
     pub corrupt: AtomicUsize,
     pub opened: AtomicUsize,
+    pub store_errors: AtomicUsize,
 }
 
 impl Listener for &'static Count {
@@ -130,6 +131,9 @@ impl Events for &'static Count {
     }
     fn on_corrupt(&self, _: &'static str) {
         self.corrupt.fetch_add(1, Ordering::SeqCst);
+    }
+    fn on_store_error(&self, _: &'static str, _: &StoreError) {
+        self.store_errors.fetch_add(1, Ordering::SeqCst);
     }
 }
 
