@@ -1,6 +1,7 @@
-//! The conformance suite on tokio, on paused (virtual) time.
+//! The conformance suite on tokio, on paused (virtual) time: the in-process breaker, directly
+//! and through the tower layer.
 
-use breaker_conformance::Harness;
+use breaker_conformance::{Harness, InProcess};
 use breaker_core::ConfigError;
 
 struct Tokio;
@@ -24,4 +25,5 @@ impl Harness for Tokio {
     }
 }
 
-breaker_conformance::conformance!(Tokio);
+breaker_conformance::conformance!(mod in_process: Tokio, InProcess);
+breaker_conformance::conformance!(in_process Tokio);
