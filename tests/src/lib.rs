@@ -74,6 +74,12 @@ pub trait Kind<H: Harness>: 'static {
     /// The breaker, measuring time with the harness's clock and timer.
     type Breaker: Breaker<Clock = H::Runtime> + 'static;
 
+    /// How late after it is due a time-driven change (the open duration ending) may be applied,
+    /// as the kind documents it: zero for a breaker that applies it at the first look after the
+    /// deadline; for one whose changes a timer task drives, until that task has run (a tick of
+    /// the timer). Scenarios that expect half-open after the open duration wait this much more.
+    const LATENESS: Duration = Duration::ZERO;
+
     /// A fresh breaker for `config`, sharing no state with any other breaker built (for a
     /// shared kind: its own key), held in an `Arc`.
     fn build(config: Config) -> impl Future<Output = Arc<Self::Breaker>>;

@@ -113,7 +113,7 @@ pub async fn half_opens_after_the_open_duration<H: Harness, K: Kind<H>, P: Path>
     let b = K::build(config(1, ms(100))).await;
     let _ = P::call(b.clone(), fail()).await;
     K::settle(&b).await;
-    sleep::<H>(ms(100)).await;
+    sleep::<H>(ms(100) + K::LATENESS).await;
     assert_eq!(b.state(), State::HalfOpen);
     let trial = P::call(b.clone(), async { Ok((b.state(), K::machine(&b).trials)) }).await;
     assert_eq!(trial, Ok((State::HalfOpen, 1)), "the call ran as a trial");
@@ -122,7 +122,7 @@ pub async fn half_opens_after_the_open_duration<H: Harness, K: Kind<H>, P: Path>
 
     assert_eq!(P::call(&*b, fail()).await, Err(tripped::<P, _>(&*b)));
     K::settle(&b).await;
-    sleep::<H>(ms(100)).await;
+    sleep::<H>(ms(100) + K::LATENESS).await;
     assert_eq!(P::call(&*b, fail()).await, Err(tripped::<P, _>(&*b)));
     K::settle(&b).await;
     assert_eq!(b.state(), State::Open);
@@ -148,7 +148,7 @@ pub async fn success_threshold_closes_after_enough_trials<H: Harness, K: Kind<H>
     let b = K::build(config).await;
     let _ = P::call(b.clone(), fail()).await;
     K::settle(&b).await;
-    sleep::<H>(ms(100)).await;
+    sleep::<H>(ms(100) + K::LATENESS).await;
     for _ in 0..2 {
         assert_eq!(P::call(b.clone(), ok()).await, Ok(()));
         K::settle(&b).await;
@@ -157,7 +157,7 @@ pub async fn success_threshold_closes_after_enough_trials<H: Harness, K: Kind<H>
     assert_eq!(P::call(&*b, fail()).await, Err(tripped::<P, _>(&*b)));
     K::settle(&b).await;
     assert_eq!(b.state(), State::Open);
-    sleep::<H>(ms(100)).await;
+    sleep::<H>(ms(100) + K::LATENESS).await;
     for _ in 0..2 {
         assert_eq!(P::call(b.clone(), ok()).await, Ok(()));
         K::settle(&b).await;
@@ -184,7 +184,7 @@ pub async fn admits_exactly_the_permitted_trials_under_many_callers<
     let b = K::build(config).await;
     let _ = P::call(b.clone(), fail()).await;
     K::settle(&b).await;
-    sleep::<H>(ms(100)).await;
+    sleep::<H>(ms(100) + K::LATENESS).await;
     let in_flight = InFlight::default();
     let callers: Vec<Task<'_, _>> = (0..50)
         .map(|i| {
@@ -219,7 +219,7 @@ pub async fn a_cancelled_call_gives_its_trial_slot_back<H: Harness, K: Kind<H>, 
         .expect("valid policy");
     let _ = P::call(b.clone(), fail()).await;
     K::settle(&b).await;
-    sleep::<H>(ms(100)).await;
+    sleep::<H>(ms(100) + K::LATENESS).await;
     // Through the path, then through a policy call (a direct-path future, whatever the path).
     let lost = race(P::call(b.clone(), hang::<H>()), sleep::<H>(ms(10))).await;
     assert!(matches!(lost, First::Right(())), "{lost:?}");
