@@ -410,14 +410,15 @@ pub fn config(threshold: u32, open: Duration) -> Config {
 
 /// Instantiates the scenarios of [`scenarios`] as `#[test]`s.
 ///
-/// `conformance!(mod name: Harness, Kind)` makes a module `name` with a module per call path:
-/// `direct` (every scenario that a kind can run; the listener scenario only for [`InProcess`],
-/// see [`conformance!`]'s `in_process` form) and `tower` (the scenarios about admission,
-/// rejection, half-open, cancellation and panics). The types are resolved where the macro is
-/// called.
-///
-/// For a kind that cannot pass some scenario for a documented reason, list the tests by hand
-/// with `conformance!(@tests Harness, Kind, Path; #[ignore = "why"] name, other, ...)`.
+/// - `conformance!(mod name: Harness, Kind)` makes a module `name` with one module per call
+///   path: `direct` (every scenario generic over the kind) and `tower` (the scenarios about
+///   admission, rejection, half-open, cancellation and panics; the policy features stay
+///   direct). The types are resolved where the macro is called.
+/// - `conformance!(in_process Harness)` adds the scenarios that read the in-process breaker's
+///   own listener (kind-specific).
+/// - For a kind that cannot pass some scenario for a documented reason, list the tests by hand,
+///   marking those: `conformance!(@tests Harness, Kind, Path; #[ignore = "why"] name, ...)`
+///   (see `tests/redis.rs`).
 #[macro_export]
 macro_rules! conformance {
     (mod $m:ident: $h:ty, $k:ty) => {
