@@ -11,7 +11,7 @@ use core::task::{Context, Poll, Waker};
 use std::sync::{Arc, Mutex};
 use std::task::Wake;
 
-use breaker_conformance::Harness;
+use breaker_conformance::{Harness, InProcess};
 use breaker_core::ConfigError;
 use embassy_executor::raw::TaskStorage;
 use embassy_executor::Executor;
@@ -117,4 +117,5 @@ impl Harness for Embassy {
     }
 }
 
-breaker_conformance::conformance!(Embassy);
+breaker_conformance::conformance!(mod in_process: Embassy, InProcess);
+breaker_conformance::conformance!(in_process Embassy);

@@ -1,6 +1,7 @@
-//! The conformance suite on smol, with short real timers.
+//! The conformance suite on smol, with short real timers: the in-process breaker, directly and
+//! through the tower layer.
 
-use breaker_conformance::Harness;
+use breaker_conformance::{Harness, InProcess};
 use breaker_core::ConfigError;
 
 struct Smol;
@@ -19,4 +20,5 @@ impl Harness for Smol {
     }
 }
 
-breaker_conformance::conformance!(Smol);
+breaker_conformance::conformance!(mod in_process: Smol, InProcess);
+breaker_conformance::conformance!(in_process Smol);

@@ -1,0 +1,239 @@
+//! The conformance suite on the shared breaker, `breaker_redis::RedisBreaker`, directly and
+//! through the tower layer, against a private `redis-server` started once for this test binary.
+//!
+//! Tokio only: the Redis breaker's background driver (connection, pub/sub, polling) is a tokio
+//! task, and redis 1.x has no async-std integration (breaker-redis README, "What is not there
+//! yet"). Real time: the breaker's deadlines are on the Redis server's clock, which a paused
+//! tokio clock cannot move, and a paused clock would fire the driver's Redis timeout before any
+//! reply could arrive. The runtime is current-thread, so the driver runs only while the scenario
+//! awaits: calls made one after another without an await see the local view as it was, which is
+//! what a busy single-threaded service sees within the staleness bound.
+//!
+//! Without `redis-server` on the `PATH` every test prints `SKIPPED` and passes (CI installs it).
+
+use core::sync::atomic::{AtomicU64, Ordering};
+use core::time::Duration as StdDuration;
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant as StdInstant;
+
+use breaker_conformance::{Harness, Kind};
+use breaker_core::machine::{Machine, Manual};
+use breaker_core::{Config, ConfigError, Listener, Rejected};
+use breaker_redis::{Events, Op, Options, RedisBreaker};
+
+/// A `redis-server` on a free loopback port, for the whole test binary.
+///
+/// It runs under a shell that waits for its stdin to close: the pipe's write end lives in a
+/// `static`, so when this process ends, however it ends, the shell stops the server.
+struct Server {
+    url: String,
+    _child: Child,
+    _stdin: ChildStdin,
+}
+
+fn server() -> Option<&'static Server> {
+    static SERVER: OnceLock<Option<Server>> = OnceLock::new();
+    SERVER.get_or_init(start).as_ref()
+}
+
+fn start() -> Option<Server> {
+    if Command::new("redis-server")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_err()
+    {
+        return None;
+    }
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port();
+    let script = "redis-server --port \"$0\" --bind 127.0.0.1 --save '' --appendonly no \
+                  --daemonize no >/dev/null 2>&1 & r=$!; cat >/dev/null; kill $r";
+    let mut child = Command::new("sh")
+        .args(["-c", script, &port.to_string()])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("sh starts redis-server");
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let end = StdInstant::now() + StdDuration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            StdInstant::now() < end,
+            "redis-server did not listen within 10 s"
+        );
+        std::thread::sleep(StdDuration::from_millis(10));
+    }
+    // Nothing is written to the watchdog: it only waits for end of file.
+    stdin.flush().expect("the watchdog's stdin");
+    Some(Server {
+        url: format!("redis://127.0.0.1:{port}/0"),
+        _child: child,
+        _stdin: stdin,
+    })
+}
+
+/// Tokio on real time, with I/O (the Redis connection).
+struct TokioRedis;
+
+impl Harness for TokioRedis {
+    type Runtime = breaker_tokio::Tokio;
+    type Limit = breaker_tokio::Limit;
+    const VIRTUAL: bool = false;
+
+    fn block_on<F: core::future::Future<Output = ()> + 'static>(test: F) {
+        if server().is_none() {
+            eprintln!("SKIPPED: redis-server is not installed (apt-get install -y redis-server)");
+            return;
+        }
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime")
+            .block_on(test);
+    }
+
+    fn try_limit(permits: usize) -> Result<Self::Limit, ConfigError> {
+        breaker_tokio::Limit::new(permits)
+    }
+}
+
+/// Counts the rejections a shared breaker reports to its listener (it keeps no count itself).
+#[derive(Debug, Default)]
+struct Tally {
+    rejected: AtomicU64,
+}
+
+impl Listener for &'static Tally {
+    fn on_rejected(&self, _: &'static str, _: &Rejected) {
+        self.rejected.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl Events for &'static Tally {}
+
+/// Each breaker's tally, by its Redis key.
+fn tallies() -> &'static Mutex<HashMap<String, &'static Tally>> {
+    static TALLIES: OnceLock<Mutex<HashMap<String, &'static Tally>>> = OnceLock::new();
+    TALLIES.get_or_init(Default::default)
+}
+
+type Shared = RedisBreaker<breaker_tokio::Tokio, &'static Tally>;
+
+/// The shared breaker kind, one Redis key per breaker built, default [`Options`] otherwise.
+struct Redis;
+
+impl Kind<TokioRedis> for Redis {
+    type Breaker = Shared;
+
+    async fn build(config: Config) -> Arc<Shared> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let server = server().expect("the harness skips without a server");
+        let namespace = format!(
+            "conformance-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let tally: &'static Tally = Box::leak(Box::default());
+        let options = Options::new(server.url.as_str()).namespace(namespace);
+        let b = RedisBreaker::new(config, options, breaker_tokio::Tokio, tally)
+            .expect("a consecutive-failures configuration and a valid URL");
+        tallies()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(b.store().key().to_owned(), tally);
+        assert!(
+            b.wait_synced(StdDuration::from_secs(5)).await,
+            "the breaker did not reach redis-server"
+        );
+        Arc::new(b)
+    }
+
+    /// Reads the shared machine until two reads in a row show the same write counter: the
+    /// reports this process sent before (each one script call, sent in the background) have
+    /// then been applied, and the reads' replies brought the local view up to date.
+    async fn settle(b: &Arc<Shared>) {
+        let mut last = None;
+        for _ in 0..100 {
+            let seq = b.execute(Op::Read).await.expect("redis answers").seq;
+            if last == Some(seq) {
+                return;
+            }
+            last = Some(seq);
+            tokio::time::sleep(StdDuration::from_millis(1)).await;
+        }
+        panic!("the shared state kept changing");
+    }
+
+    async fn manual(b: &Arc<Shared>, change: Manual) {
+        b.manual(change).await.expect("redis answers");
+    }
+
+    fn machine(b: &Arc<Shared>) -> Machine {
+        b.view()
+    }
+
+    fn rejections(b: &Arc<Shared>) -> u64 {
+        let tallies = tallies().lock().unwrap_or_else(|e| e.into_inner());
+        tallies[b.store().key()].rejected.load(Ordering::SeqCst)
+    }
+}
+
+// The scenarios of `conformance!(mod ..)`, listed by hand to mark the ones this kind cannot pass
+// for a documented reason (the README's "The local view"): the seam's `admit` is synchronous, so
+// in half-open a process that holds no trial slot yet asks Redis for one in the background and
+// refuses this call (`retry_after: None`); the next call takes the slot. A scenario that expects
+// the first call after the open duration, or a manual half-open, to run as a trial therefore
+// fails, and wait mode counts those refusals as rejections.
+//
+// `trips_after_n_failures` fails without being marked: it is not a documented limitation (see
+// the conformance report).
+mod redis {
+    use super::*;
+
+    mod direct {
+        use super::*;
+        breaker_conformance::conformance!(@tests TokioRedis, Redis, breaker_conformance::Direct;
+            trips_after_n_failures,
+            rejects_while_open_with_the_time_left,
+            #[ignore = "breaker-redis: the first call in half-open is refused (README: The local view)"]
+            half_opens_after_the_open_duration,
+            #[ignore = "breaker-redis: the first call in half-open is refused (README: The local view)"]
+            success_threshold_closes_after_enough_trials,
+            #[ignore = "breaker-redis: the first call in half-open is refused (README: The local view)"]
+            admits_exactly_the_permitted_trials_under_many_callers,
+            #[ignore = "breaker-redis: the first call in half-open is refused (README: The local view)"]
+            a_cancelled_call_gives_its_trial_slot_back,
+            #[ignore = "breaker-redis: the first call in half-open is refused (README: The local view)"]
+            a_panicking_call_is_not_swallowed_and_frees_its_trial_slot,
+            a_timeout_counts_as_a_failure,
+            #[ignore = "breaker-redis: a waiter's first ask in half-open is refused and counted (README: The local view)"]
+            wait_mode_admits_waiters_after_reclosing_without_a_stampede,
+            the_concurrency_limit_holds,
+            the_fallback_runs_when_the_call_is_refused,
+        );
+    }
+
+    mod tower {
+        use super::*;
+        breaker_conformance::conformance!(@tests TokioRedis, Redis, breaker_conformance::Tower;
+            trips_after_n_failures,
+            rejects_while_open_with_the_time_left,
+            #[ignore = "breaker-redis: the first call in half-open is refused (README: The local view)"]
+            half_opens_after_the_open_duration,
+            #[ignore = "breaker-redis: the first call in half-open is refused (README: The local view)"]
+            success_threshold_closes_after_enough_trials,
+            #[ignore = "breaker-redis: the first call in half-open is refused (README: The local view)"]
+            admits_exactly_the_permitted_trials_under_many_callers,
+            #[ignore = "breaker-redis: the first call in half-open is refused (README: The local view)"]
+            a_cancelled_call_gives_its_trial_slot_back,
+            #[ignore = "breaker-redis: the first call in half-open is refused (README: The local view)"]
+            a_panicking_call_is_not_swallowed_and_frees_its_trial_slot,
+        );
+    }
+}
