@@ -2,7 +2,7 @@
 //! are due with nobody calling; a driven breaker refuses calls from its state alone; the driver
 //! ends with its breaker and leaves no task behind.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use breaker_tokio::breaker_core;
