@@ -28,7 +28,9 @@ const TAG_MASK: u64 = (TAG_HALF << 1) - 1;
 ///
 /// Running totals of the whole window are kept beside the buckets (`u64` words, so no sum can
 /// overflow), and every change of a bucket's counts moves them by exactly that change: the
-/// window's counts are one load. Time moves the window on without a sweep on every record: a
+/// window's counts are two loads. Counts a bucket loses (to a claim or a reset) leave the totals
+/// just before the bucket's compare-and-swap, so expired counts are gone from the totals before
+/// anyone can see their bucket claimed for a newer number. Time moves the window on without a sweep on every record: a
 /// `head` word holds the newest bucket number seen, and the first record in a newer bucket claims
 /// the buckets passed since then (at most `B`), subtracting their expired counts from the totals,
 /// once each. So recording is `O(1)` per outcome (plus one claim per bucket that passes, shared by
@@ -49,7 +51,9 @@ const TAG_MASK: u64 = (TAG_HALF << 1) - 1;
 ///   newer lap or drop it. After an idle time of an exact multiple of 2^16 laps the tags of the
 ///   expired buckets equal the new ones; those expired counts are still cleared, but outcomes
 ///   recorded by other threads while the first one clears them may be cleared with them.
-/// - While records are in flight the counts may be off by their outcomes (see [`Window`]).
+/// - While records are in flight the counts may be off by their outcomes (see [`Window`]); while
+///   two threads claim the same expired bucket at once, the totals may lack that bucket's
+///   expired counts a second time for that moment (an under-count, undone by the loser).
 pub struct TimeWindow<const B: usize> {
     buckets: [AtomicU64; B],
     /// The newest bucket number whose passed buckets have been claimed.
@@ -141,6 +145,17 @@ impl<A: Atom> Parts<'_, A> {
         }
     }
 
+    /// Takes counts a bucket is about to lose out of the totals BEFORE the compare-and-swap that
+    /// removes them from the bucket (and puts them back if it fails). The totals and a bucket
+    /// cannot change in one instruction; this order means that expired counts have always left
+    /// the totals by the time anyone can see their bucket claimed for a newer number, so no
+    /// reader or writer is ever judged by them. The price: while two threads try to claim the
+    /// same bucket at once, the loser's removal is undone a moment later (an under-count, by
+    /// that expired bucket's counts, for that moment).
+    fn remove_first(&self, counts: [u64; 3]) {
+        self.account([0; 3], counts);
+    }
+
     /// Adds one outcome at bucket `number` and returns the window's counts after it.
     pub(crate) fn record(&self, number: u64, sample: Sample) -> Counts {
         let b = self.buckets.len() as u64;
@@ -158,25 +173,33 @@ impl<A: Atom> Parts<'_, A> {
         loop {
             let t = tag_of(word);
             let counts = unpack_bucket(word);
-            let (new, old) = if t == tag {
+            let (new, expired) = if t == tag {
                 if counts[0] == MASK {
                     break; // the bucket is full: sampled out
                 }
-                (word + (add[0] | add[1] << FIELD | add[2] << (2 * FIELD)), [0; 3])
+                (word + (add[0] | add[1] << FIELD | add[2] << (2 * FIELD)), None)
             } else if older(t, tag) {
                 // Claimed here (the advance claims it first unless a later record overtook it):
                 // the expired counts go in the same compare-and-swap as the new outcome.
                 let fresh = tag << TAG_SHIFT | add[0] | add[1] << FIELD | add[2] << (2 * FIELD);
-                (fresh, counts)
+                (fresh, Some(counts))
             } else {
                 break; // the bucket moved on to a newer lap: this outcome has left the window
             };
+            if let Some(expired) = expired {
+                self.remove_first(expired);
+            }
             match slot.cas(word, new) {
                 Ok(_) => {
-                    self.account(add, old);
+                    self.account(add, [0; 3]);
                     break;
                 }
-                Err(actual) => word = actual,
+                Err(actual) => {
+                    if let Some(expired) = expired {
+                        self.account(expired, [0; 3]); // not ours to remove after all
+                    }
+                    word = actual;
+                }
             }
         }
         self.totals()
@@ -203,12 +226,14 @@ impl<A: Atom> Parts<'_, A> {
                 if !take || word == tag << TAG_SHIFT {
                     break;
                 }
+                let expired = unpack_bucket(word);
+                self.remove_first(expired);
                 match slot.cas(word, tag << TAG_SHIFT) {
-                    Ok(_) => {
-                        self.account([0; 3], unpack_bucket(word));
-                        break;
+                    Ok(_) => break,
+                    Err(actual) => {
+                        self.account(expired, [0; 3]);
+                        word = actual;
                     }
-                    Err(actual) => word = actual,
                 }
             }
         }
@@ -262,12 +287,14 @@ impl<A: Atom> Parts<'_, A> {
             let mut word = slot.load(Ordering::Acquire);
             while word & !(TAG_MASK << TAG_SHIFT) != 0 {
                 let empty = word & (TAG_MASK << TAG_SHIFT);
+                let cleared = unpack_bucket(word);
+                self.remove_first(cleared);
                 match slot.cas(word, empty) {
-                    Ok(_) => {
-                        self.account([0; 3], unpack_bucket(word));
-                        break;
+                    Ok(_) => break,
+                    Err(actual) => {
+                        self.account(cleared, [0; 3]);
+                        word = actual;
                     }
-                    Err(actual) => word = actual,
                 }
             }
         }
