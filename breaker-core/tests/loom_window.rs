@@ -56,7 +56,14 @@ fn an_expired_bucket_never_revives() {
             // Momentarily it may read fewer (a loser's removal not yet undone), never more.
             assert!(c.calls <= 2, "{c:?}");
         }
-        assert_eq!(w.counts(1), Counts { calls: 2, failures: 0, slow: 0 });
+        assert_eq!(
+            w.counts(1),
+            Counts {
+                calls: 2,
+                failures: 0,
+                slow: 0
+            }
+        );
         assert_eq!(held(&w, 1), w.counts(1));
     });
 }
@@ -86,7 +93,14 @@ fn racing_advances_keep_totals_exact() {
         assert_eq!(c, held(&w, 3));
         // The outcome at 2 is kept unless the advance to 3 passed it first (then it is older
         // than the window's start only if 2 <= 3 - 2: it is not, so it is always kept).
-        assert_eq!(c, Counts { calls: 2, failures: 1, slow: 0 });
+        assert_eq!(
+            c,
+            Counts {
+                calls: 2,
+                failures: 1,
+                slow: 0
+            }
+        );
     });
 }
 
@@ -113,7 +127,15 @@ fn a_reset_racing_a_claim_leaves_exact_totals() {
         assert_eq!(c, held(&w, 2));
         // The slow call is kept or cleared by the reset, the failure at 1 is always cleared.
         assert_eq!(c.failures, 0);
-        assert!(c == Counts::default() || c == Counts { calls: 1, failures: 0, slow: 1 }, "{c:?}");
+        assert!(
+            c == Counts::default()
+                || c == Counts {
+                    calls: 1,
+                    failures: 0,
+                    slow: 1
+                },
+            "{c:?}"
+        );
     });
 }
 
@@ -137,6 +159,13 @@ fn a_stale_record_never_lands_in_a_newer_lap() {
         assert_eq!(cb.failures, 0, "{cb:?}");
         let c = w.counts(1);
         assert_eq!(c, held(&w, 1));
-        assert_eq!(c, Counts { calls: 1, failures: 0, slow: 0 });
+        assert_eq!(
+            c,
+            Counts {
+                calls: 1,
+                failures: 0,
+                slow: 0
+            }
+        );
     });
 }

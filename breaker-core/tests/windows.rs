@@ -13,9 +13,15 @@ use proptest::prelude::*;
 #[derive(Clone, Copy, Debug)]
 enum Op {
     /// Move the clock on by this many microseconds, then record.
-    Record { step: u64, failure: bool, slow: bool },
+    Record {
+        step: u64,
+        failure: bool,
+        slow: bool,
+    },
     /// Read the counts after moving the clock on.
-    Read { step: u64 },
+    Read {
+        step: u64,
+    },
     Reset,
 }
 
@@ -73,7 +79,11 @@ fn check_time<const B: usize>(width: u64, ops: &[Op]) -> Result<(), TestCaseErro
     let mut now = 0u64;
     for (i, op) in ops.iter().enumerate() {
         match *op {
-            Op::Record { step, failure, slow } => {
+            Op::Record {
+                step,
+                failure,
+                slow,
+            } => {
                 now += step;
                 let s = Sample { failure, slow };
                 let got = w.record(Instant::from_micros(now), width_d, s);
@@ -83,12 +93,21 @@ fn check_time<const B: usize>(width: u64, ops: &[Op]) -> Result<(), TestCaseErro
             Op::Read { step } => {
                 now += step;
                 let got = w.counts(Instant::from_micros(now), width_d);
-                prop_assert_eq!(got, model.counts(B as u64, now / width), "step {} read at {}", i, now);
+                prop_assert_eq!(
+                    got,
+                    model.counts(B as u64, now / width),
+                    "step {} read at {}",
+                    i,
+                    now
+                );
             }
             Op::Reset => {
                 w.reset();
                 model.outcomes.clear();
-                prop_assert_eq!(w.counts(Instant::from_micros(now), width_d), Counts::default());
+                prop_assert_eq!(
+                    w.counts(Instant::from_micros(now), width_d),
+                    Counts::default()
+                );
             }
         }
     }
@@ -153,7 +172,14 @@ fn a_full_bucket_samples_out() {
     let width = Duration::from_secs(1);
     let mut last = Counts::default();
     for i in 0..TIME_BUCKET_CAPACITY + 10 {
-        last = w.record(Instant::from_micros(5), width, Sample { failure: i % 2 == 0, slow: false });
+        last = w.record(
+            Instant::from_micros(5),
+            width,
+            Sample {
+                failure: i % 2 == 0,
+                slow: false,
+            },
+        );
     }
     assert_eq!(last.calls, TIME_BUCKET_CAPACITY);
     assert_eq!(last.failures, TIME_BUCKET_CAPACITY.div_ceil(2));
@@ -178,7 +204,14 @@ fn concurrent_records_and_resets_leave_exact_totals() {
                 let mut i = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     let now = clock.load(Ordering::Relaxed);
-                    w.record(Instant::from_micros(now), width, Sample { failure: (i + t) % 3 == 0, slow: i % 5 == 0 });
+                    w.record(
+                        Instant::from_micros(now),
+                        width,
+                        Sample {
+                            failure: (i + t) % 3 == 0,
+                            slow: i % 5 == 0,
+                        },
+                    );
                     i += 1;
                 }
             });
@@ -197,8 +230,22 @@ fn concurrent_records_and_resets_leave_exact_totals() {
     let mut c = Counts::default();
     for b in 0..8u64 {
         for k in 0..3 {
-            c = w.record(Instant::from_micros(start + b * 10), width, Sample { failure: k == 0, slow: false });
+            c = w.record(
+                Instant::from_micros(start + b * 10),
+                width,
+                Sample {
+                    failure: k == 0,
+                    slow: false,
+                },
+            );
         }
     }
-    assert_eq!(c, Counts { calls: 24, failures: 8, slow: 0 });
+    assert_eq!(
+        c,
+        Counts {
+            calls: 24,
+            failures: 8,
+            slow: 0
+        }
+    );
 }

@@ -4,9 +4,9 @@ use core::fmt;
 
 use portable_atomic::{AtomicU64, Ordering};
 
-use super::{Counts, Sample, Window, WindowKind, MAX_TIME_BUCKETS};
 #[cfg(test)]
 use super::TIME_BUCKET_CAPACITY;
+use super::{Counts, Sample, Window, WindowKind, MAX_TIME_BUCKETS};
 use crate::clock::{Duration, Instant};
 
 /// Bits per count in a bucket's word.
@@ -44,7 +44,8 @@ const TAG_MASK: u64 = (TAG_HALF << 1) - 1;
 ///   `B * TIME_BUCKET_CAPACITY` calls; [`crate::ConfigBuilder::build`] refuses a `minimum_calls` above
 ///   that.
 /// - An outcome whose bucket has already left the window when it is recorded (its thread read the
-///   clock, then was delayed by `B` buckets or more) is dropped.
+///   clock, then was delayed by `B` buckets or more) is dropped, and its record returns empty
+///   counts (no part of the window of its time is still held), so it can trip nothing.
 /// - Tags are compared modulo 2^16 laps. A thread stalled between loading the window's head and
 ///   its compare-and-swap on a bucket for 2^15 laps (`2^15 * B` bucket widths: over 9 hours with
 ///   ten 100 ms buckets, 33 ms with one 1 µs bucket) may file its one outcome in the bucket's
@@ -112,7 +113,11 @@ pub(crate) struct Parts<'a, A> {
 }
 
 const fn unpack_bucket(word: u64) -> [u64; 3] {
-    [word & MASK, (word >> FIELD) & MASK, (word >> (2 * FIELD)) & MASK]
+    [
+        word & MASK,
+        (word >> FIELD) & MASK,
+        (word >> (2 * FIELD)) & MASK,
+    ]
 }
 
 const fn tag_of(word: u64) -> u64 {
@@ -163,8 +168,11 @@ impl<A: Atom> Parts<'_, A> {
         if number > head {
             self.advance(head, number);
         } else if head - number >= b {
-            // Its bucket has already left the window: the outcome is older than everything held.
-            return self.totals();
+            // Its bucket has already left the window: the outcome is older than everything held,
+            // and nothing of the window as it stood at its time is still held either. (The
+            // totals are the window of a later time: not what this outcome's call should be
+            // judged by.)
+            return Counts::default();
         }
         let add = [1, sample.failure as u64, sample.slow as u64];
         let tag = self.lap_tag(number);
@@ -177,14 +185,19 @@ impl<A: Atom> Parts<'_, A> {
                 if counts[0] == MASK {
                     break; // the bucket is full: sampled out
                 }
-                (word + (add[0] | add[1] << FIELD | add[2] << (2 * FIELD)), None)
+                (
+                    word + (add[0] | add[1] << FIELD | add[2] << (2 * FIELD)),
+                    None,
+                )
             } else if older(t, tag) {
                 // Claimed here (the advance claims it first unless a later record overtook it):
                 // the expired counts go in the same compare-and-swap as the new outcome.
                 let fresh = tag << TAG_SHIFT | add[0] | add[1] << FIELD | add[2] << (2 * FIELD);
                 (fresh, Some(counts))
             } else {
-                break; // the bucket moved on to a newer lap: this outcome has left the window
+                // The bucket moved on to a newer lap: this outcome has left the window, and so
+                // has the window of its time (see above).
+                return Counts::default();
             };
             if let Some(expired) = expired {
                 self.remove_first(expired);
@@ -202,14 +215,32 @@ impl<A: Atom> Parts<'_, A> {
                 }
             }
         }
-        self.totals()
+        self.totals_at(number)
+    }
+
+    /// The totals, as the window at bucket `number` once the head is at or past it: the window as
+    /// it stands (including buckets begun since `number`, which are the window's present), or
+    /// empty if the whole window of `number` has passed meanwhile.
+    ///
+    /// The head is read after the totals: outcomes of a bucket are added only after their
+    /// recorder has moved the head to it, so totals that include them come with a head that
+    /// shows it, and a record is never judged by a window that has entirely moved past it.
+    fn totals_at(&self, number: u64) -> Counts {
+        let t = self.totals();
+        let head = self.head.load(Ordering::Acquire);
+        if head > number && head - number >= self.buckets.len() as u64 {
+            Counts::default()
+        } else {
+            t
+        }
     }
 
     /// Claims the buckets of the numbers after `head` up to `number` (the last `B` of them), so
     /// their expired counts leave the totals, then publishes `number` as the head.
     fn advance(&self, head: u64, number: u64) {
         let b = self.buckets.len() as u64;
-        let first = (head + 1).max((number + 1).saturating_sub(b));
+        // Saturating: a clock that breaks its contract may read up to `u64::MAX`.
+        let first = (head + 1).max(number.saturating_add(1).saturating_sub(b));
         for k in first..=number {
             // What the slot held when `head` was published: the number congruent to `k` in
             // `(head - B, head]` (lap 0 for a slot never claimed, whose counts are zero).
@@ -245,7 +276,7 @@ impl<A: Atom> Parts<'_, A> {
         let b = self.buckets.len() as u64;
         let head = self.head.load(Ordering::Acquire);
         if number <= head {
-            return self.totals();
+            return self.totals_at(number);
         }
         if number - head >= b {
             // Every bucket claimed up to `head` has expired, and sequentially nothing was claimed
@@ -489,8 +520,10 @@ mod tests {
         let cap = u64::from(TIME_BUCKET_CAPACITY);
         let full = [cap, cap / 2, 1];
         for n in 0..4096u64 {
-            p.slot(n)
-                .store(full[0] | full[1] << FIELD | full[2] << (2 * FIELD), Ordering::Relaxed);
+            p.slot(n).store(
+                full[0] | full[1] << FIELD | full[2] << (2 * FIELD),
+                Ordering::Relaxed,
+            );
             p.account(full, [0; 3]);
         }
         p.head.store(4095, Ordering::Relaxed);
@@ -521,7 +554,10 @@ mod tests {
         w.record(Instant::from_micros(0), width, f);
         w.record(Instant::from_micros(1), width, f);
         let later = 2 * (1 << 16);
-        assert_eq!(w.counts(Instant::from_micros(later), width), Counts::default());
+        assert_eq!(
+            w.counts(Instant::from_micros(later), width),
+            Counts::default()
+        );
         assert_eq!(
             w.record(Instant::from_micros(later + 1), width, Sample::default()),
             Counts {
