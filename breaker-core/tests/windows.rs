@@ -192,7 +192,7 @@ fn a_full_bucket_samples_out() {
 /// again after a full window of single-threaded records: every in-window bucket overwritten).
 #[test]
 fn concurrent_records_and_resets_leave_exact_totals() {
-    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     let w = TimeWindow::<8>::NEW;
     let width = Duration::from_micros(10);
     let clock = AtomicU64::new(0);
@@ -221,7 +221,7 @@ fn concurrent_records_and_resets_leave_exact_totals() {
             if round % 1000 == 999 {
                 w.reset();
             }
-            std::hint::spin_loop();
+            core::hint::spin_loop();
         }
         stop.store(true, Ordering::Relaxed);
     });

@@ -412,6 +412,7 @@ pub mod model {
     }
 
     /// A time window of `B` buckets on loom's atomics; numbers are bucket numbers.
+    #[derive(Debug)]
     pub struct ModelTimeWindow<const B: usize> {
         buckets: [AtomicU64; B],
         head: AtomicU64,
