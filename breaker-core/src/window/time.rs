@@ -28,7 +28,9 @@ const TAG_MASK: u64 = (TAG_HALF << 1) - 1;
 ///
 /// Running totals of the whole window are kept beside the buckets (`u64` words, so no sum can
 /// overflow), and every change of a bucket's counts moves them by exactly that change: the
-/// window's counts are one load. Time moves the window on without a sweep on every record: a
+/// window's counts are two loads. Counts a bucket loses (to a claim or a reset) leave the totals
+/// just before the bucket's compare-and-swap, so expired counts are gone from the totals before
+/// anyone can see their bucket claimed for a newer number. Time moves the window on without a sweep on every record: a
 /// `head` word holds the newest bucket number seen, and the first record in a newer bucket claims
 /// the buckets passed since then (at most `B`), subtracting their expired counts from the totals,
 /// once each. So recording is `O(1)` per outcome (plus one claim per bucket that passes, shared by
@@ -42,14 +44,17 @@ const TAG_MASK: u64 = (TAG_HALF << 1) - 1;
 ///   `B * TIME_BUCKET_CAPACITY` calls; [`crate::ConfigBuilder::build`] refuses a `minimum_calls` above
 ///   that.
 /// - An outcome whose bucket has already left the window when it is recorded (its thread read the
-///   clock, then was delayed by `B` buckets or more) is dropped.
+///   clock, then was delayed by `B` buckets or more) is dropped, and its record returns empty
+///   counts (no part of the window of its time is still held), so it can trip nothing.
 /// - Tags are compared modulo 2^16 laps. A thread stalled between loading the window's head and
 ///   its compare-and-swap on a bucket for 2^15 laps (`2^15 * B` bucket widths: over 9 hours with
 ///   ten 100 ms buckets, 33 ms with one 1 µs bucket) may file its one outcome in the bucket's
 ///   newer lap or drop it. After an idle time of an exact multiple of 2^16 laps the tags of the
 ///   expired buckets equal the new ones; those expired counts are still cleared, but outcomes
 ///   recorded by other threads while the first one clears them may be cleared with them.
-/// - While records are in flight the counts may be off by their outcomes (see [`Window`]).
+/// - While records are in flight the counts may be off by their outcomes (see [`Window`]); while
+///   two threads claim the same expired bucket at once, the totals may lack that bucket's
+///   expired counts a second time for that moment (an under-count, undone by the loser).
 pub struct TimeWindow<const B: usize> {
     buckets: [AtomicU64; B],
     /// The newest bucket number whose passed buckets have been claimed.
@@ -145,6 +150,17 @@ impl<A: Atom> Parts<'_, A> {
         }
     }
 
+    /// Takes counts a bucket is about to lose out of the totals BEFORE the compare-and-swap that
+    /// removes them from the bucket (and puts them back if it fails). The totals and a bucket
+    /// cannot change in one instruction; this order means that expired counts have always left
+    /// the totals by the time anyone can see their bucket claimed for a newer number, so no
+    /// reader or writer is ever judged by them. The price: while two threads try to claim the
+    /// same bucket at once, the loser's removal is undone a moment later (an under-count, by
+    /// that expired bucket's counts, for that moment).
+    fn remove_first(&self, counts: [u64; 3]) {
+        self.account([0; 3], counts);
+    }
+
     /// Adds one outcome at bucket `number` and returns the window's counts after it.
     pub(crate) fn record(&self, number: u64, sample: Sample) -> Counts {
         let b = self.buckets.len() as u64;
@@ -152,8 +168,11 @@ impl<A: Atom> Parts<'_, A> {
         if number > head {
             self.advance(head, number);
         } else if head - number >= b {
-            // Its bucket has already left the window: the outcome is older than everything held.
-            return self.totals();
+            // Its bucket has already left the window: the outcome is older than everything held,
+            // and nothing of the window as it stood at its time is still held either. (The
+            // totals are the window of a later time: not what this outcome's call should be
+            // judged by.)
+            return Counts::default();
         }
         let add = [1, sample.failure as u64, sample.slow as u64];
         let tag = self.lap_tag(number);
@@ -162,38 +181,66 @@ impl<A: Atom> Parts<'_, A> {
         loop {
             let t = tag_of(word);
             let counts = unpack_bucket(word);
-            let (new, old) = if t == tag {
+            let (new, expired) = if t == tag {
                 if counts[0] == MASK {
                     break; // the bucket is full: sampled out
                 }
                 (
                     word + (add[0] | add[1] << FIELD | add[2] << (2 * FIELD)),
-                    [0; 3],
+                    None,
                 )
             } else if older(t, tag) {
                 // Claimed here (the advance claims it first unless a later record overtook it):
                 // the expired counts go in the same compare-and-swap as the new outcome.
                 let fresh = tag << TAG_SHIFT | add[0] | add[1] << FIELD | add[2] << (2 * FIELD);
-                (fresh, counts)
+                (fresh, Some(counts))
             } else {
-                break; // the bucket moved on to a newer lap: this outcome has left the window
+                // The bucket moved on to a newer lap: this outcome has left the window, and so
+                // has the window of its time (see above).
+                return Counts::default();
             };
+            if let Some(expired) = expired {
+                self.remove_first(expired);
+            }
             match slot.cas(word, new) {
                 Ok(_) => {
-                    self.account(add, old);
+                    self.account(add, [0; 3]);
                     break;
                 }
-                Err(actual) => word = actual,
+                Err(actual) => {
+                    if let Some(expired) = expired {
+                        self.account(expired, [0; 3]); // not ours to remove after all
+                    }
+                    word = actual;
+                }
             }
         }
-        self.totals()
+        self.totals_at(number)
+    }
+
+    /// The totals, as the window at bucket `number` once the head is at or past it: the window as
+    /// it stands (including buckets begun since `number`, which are the window's present), or
+    /// empty if the whole window of `number` has passed meanwhile.
+    ///
+    /// The head is read after the totals: outcomes of a bucket are added only after their
+    /// recorder has moved the head to it, so totals that include them come with a head that
+    /// shows it, and a record is never judged by a window that has entirely moved past it.
+    fn totals_at(&self, number: u64) -> Counts {
+        let t = self.totals();
+        let head = self.head.load(Ordering::Acquire);
+        if head > number && head - number >= self.buckets.len() as u64 {
+            Counts::default()
+        } else {
+            t
+        }
     }
 
     /// Claims the buckets of the numbers after `head` up to `number` (the last `B` of them), so
     /// their expired counts leave the totals, then publishes `number` as the head.
     fn advance(&self, head: u64, number: u64) {
         let b = self.buckets.len() as u64;
-        let first = (head + 1).max((number + 1).saturating_sub(b));
+        // Saturating: a clock that breaks its contract may read up to `u64::MAX`.
+        let first = (head + 1).max(number.saturating_add(1).saturating_sub(b));
         for k in first..=number {
             // What the slot held when `head` was published: the number congruent to `k` in
             // `(head - B, head]` (lap 0 for a slot never claimed, whose counts are zero).
@@ -210,12 +257,14 @@ impl<A: Atom> Parts<'_, A> {
                 if !take || word == tag << TAG_SHIFT {
                     break;
                 }
+                let expired = unpack_bucket(word);
+                self.remove_first(expired);
                 match slot.cas(word, tag << TAG_SHIFT) {
-                    Ok(_) => {
-                        self.account([0; 3], unpack_bucket(word));
-                        break;
+                    Ok(_) => break,
+                    Err(actual) => {
+                        self.account(expired, [0; 3]);
+                        word = actual;
                     }
-                    Err(actual) => word = actual,
                 }
             }
         }
@@ -227,7 +276,7 @@ impl<A: Atom> Parts<'_, A> {
         let b = self.buckets.len() as u64;
         let head = self.head.load(Ordering::Acquire);
         if number <= head {
-            return self.totals();
+            return self.totals_at(number);
         }
         if number - head >= b {
             // Every bucket claimed up to `head` has expired, and sequentially nothing was claimed
@@ -269,12 +318,14 @@ impl<A: Atom> Parts<'_, A> {
             let mut word = slot.load(Ordering::Acquire);
             while word & !(TAG_MASK << TAG_SHIFT) != 0 {
                 let empty = word & (TAG_MASK << TAG_SHIFT);
+                let cleared = unpack_bucket(word);
+                self.remove_first(cleared);
                 match slot.cas(word, empty) {
-                    Ok(_) => {
-                        self.account([0; 3], unpack_bucket(word));
-                        break;
+                    Ok(_) => break,
+                    Err(actual) => {
+                        self.account(cleared, [0; 3]);
+                        word = actual;
                     }
-                    Err(actual) => word = actual,
                 }
             }
         }
@@ -361,6 +412,7 @@ pub mod model {
     }
 
     /// A time window of `B` buckets on loom's atomics; numbers are bucket numbers.
+    #[derive(Debug)]
     pub struct ModelTimeWindow<const B: usize> {
         buckets: [AtomicU64; B],
         head: AtomicU64,

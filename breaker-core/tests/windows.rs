@@ -1,0 +1,251 @@
+//! Property tests of the sliding windows against simple sequential reference models: random
+//! timestamped outcomes (time only moving forward, by random steps that cross zero, a few or many
+//! buckets, and idle gaps of whole tag laps), resets mixed in; after every step the window's
+//! counts must equal the model's exactly.
+#![cfg(not(loom))]
+
+use std::collections::VecDeque;
+
+use breaker_core::window::{Sample, Window, TIME_BUCKET_CAPACITY};
+use breaker_core::{CountWindow, Counts, Duration, Instant, TimeWindow};
+use proptest::prelude::*;
+
+#[derive(Clone, Copy, Debug)]
+enum Op {
+    /// Move the clock on by this many microseconds, then record.
+    Record {
+        step: u64,
+        failure: bool,
+        slow: bool,
+    },
+    /// Read the counts after moving the clock on.
+    Read {
+        step: u64,
+    },
+    Reset,
+}
+
+fn step() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        6 => Just(0u64),
+        6 => 0u64..30,
+        2 => 0u64..400,
+        1 => (0u64..3).prop_map(|k| k * (1u64 << 16) * 1000 * 4), // whole tag laps (B = 4, width 1000)
+        1 => 0u64..10_000_000,
+    ]
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        20 => (step(), any::<bool>(), any::<bool>())
+            .prop_map(|(step, failure, slow)| Op::Record { step, failure, slow }),
+        4 => step().prop_map(|step| Op::Read { step }),
+        1 => Just(Op::Reset),
+    ]
+}
+
+/// The reference: every outcome with its bucket number, a bucket counting at most
+/// `TIME_BUCKET_CAPACITY` calls; the window at bucket `n` is the outcomes of buckets `n-B+1..=n`.
+#[derive(Default)]
+struct TimeModel {
+    outcomes: Vec<(u64, Sample)>,
+}
+
+impl TimeModel {
+    fn counts(&self, b: u64, n: u64) -> Counts {
+        let mut c = Counts::default();
+        for (m, s) in &self.outcomes {
+            if *m <= n && n - m < b {
+                c.calls += 1;
+                c.failures += s.failure as u32;
+                c.slow += s.slow as u32;
+            }
+        }
+        c
+    }
+    fn record(&mut self, b: u64, n: u64, s: Sample) -> Counts {
+        let in_bucket = self.outcomes.iter().filter(|(m, _)| *m == n).count();
+        if in_bucket < TIME_BUCKET_CAPACITY as usize {
+            self.outcomes.push((n, s));
+        }
+        self.counts(b, n)
+    }
+}
+
+fn check_time<const B: usize>(width: u64, ops: &[Op]) -> Result<(), TestCaseError> {
+    let w = TimeWindow::<B>::NEW;
+    let width_d = Duration::from_micros(width);
+    let mut model = TimeModel::default();
+    let mut now = 0u64;
+    for (i, op) in ops.iter().enumerate() {
+        match *op {
+            Op::Record {
+                step,
+                failure,
+                slow,
+            } => {
+                now += step;
+                let s = Sample { failure, slow };
+                let got = w.record(Instant::from_micros(now), width_d, s);
+                let want = model.record(B as u64, now / width, s);
+                prop_assert_eq!(got, want, "step {} {:?} at {}", i, op, now);
+            }
+            Op::Read { step } => {
+                now += step;
+                let got = w.counts(Instant::from_micros(now), width_d);
+                prop_assert_eq!(
+                    got,
+                    model.counts(B as u64, now / width),
+                    "step {} read at {}",
+                    i,
+                    now
+                );
+            }
+            Op::Reset => {
+                w.reset();
+                model.outcomes.clear();
+                prop_assert_eq!(
+                    w.counts(Instant::from_micros(now), width_d),
+                    Counts::default()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The reference count window: the last `N` outcomes since the last reset.
+fn check_count<const N: usize>(ops: &[Op]) -> Result<(), TestCaseError> {
+    let w = CountWindow::<N>::NEW;
+    let mut model: VecDeque<Sample> = VecDeque::new();
+    let of = |m: &VecDeque<Sample>| Counts {
+        calls: m.len() as u32,
+        failures: m.iter().filter(|s| s.failure).count() as u32,
+        slow: m.iter().filter(|s| s.slow).count() as u32,
+    };
+    for op in ops {
+        match *op {
+            Op::Record { failure, slow, .. } => {
+                let s = Sample { failure, slow };
+                model.push_back(s);
+                if model.len() > N {
+                    model.pop_front();
+                }
+                prop_assert_eq!(w.record(Instant::ZERO, Duration::ZERO, s), of(&model));
+            }
+            Op::Read { .. } => {
+                prop_assert_eq!(w.counts(Instant::ZERO, Duration::ZERO), of(&model));
+            }
+            Op::Reset => {
+                w.reset();
+                model.clear();
+                prop_assert_eq!(w.counts(Instant::ZERO, Duration::ZERO), of(&model));
+            }
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn time_window_matches_the_model(ops in prop::collection::vec(op(), 1..300)) {
+        check_time::<1>(1000, &ops)?;
+        check_time::<4>(1000, &ops)?;
+        check_time::<7>(10, &ops)?;
+        check_time::<4>(1, &ops)?;
+    }
+
+    #[test]
+    fn count_window_matches_the_model(ops in prop::collection::vec(op(), 1..300)) {
+        check_count::<1>(&ops)?;
+        check_count::<5>(&ops)?;
+        check_count::<64>(&ops)?;
+    }
+}
+
+/// A bucket samples out calls past its capacity; the window's totals stay those of the model.
+#[test]
+fn a_full_bucket_samples_out() {
+    let w = TimeWindow::<2>::NEW;
+    let width = Duration::from_secs(1);
+    let mut last = Counts::default();
+    for i in 0..TIME_BUCKET_CAPACITY + 10 {
+        last = w.record(
+            Instant::from_micros(5),
+            width,
+            Sample {
+                failure: i % 2 == 0,
+                slow: false,
+            },
+        );
+    }
+    assert_eq!(last.calls, TIME_BUCKET_CAPACITY);
+    assert_eq!(last.failures, TIME_BUCKET_CAPACITY.div_ceil(2));
+    let next = w.record(Instant::from_micros(1_000_000), width, Sample::default());
+    assert_eq!(next.calls, TIME_BUCKET_CAPACITY + 1);
+}
+
+/// Many threads record into a time window while time moves on and resets come in; once they
+/// stop, the window's counts must equal exactly what its buckets hold (checked by reading it
+/// again after a full window of single-threaded records: every in-window bucket overwritten).
+#[test]
+fn concurrent_records_and_resets_leave_exact_totals() {
+    use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let w = TimeWindow::<8>::NEW;
+    let width = Duration::from_micros(10);
+    let clock = AtomicU64::new(0);
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        for t in 0..3u64 {
+            let (w, clock, stop) = (&w, &clock, &stop);
+            s.spawn(move || {
+                let mut i = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let now = clock.load(Ordering::Relaxed);
+                    w.record(
+                        Instant::from_micros(now),
+                        width,
+                        Sample {
+                            failure: (i + t) % 3 == 0,
+                            slow: i % 5 == 0,
+                        },
+                    );
+                    i += 1;
+                }
+            });
+        }
+        for round in 0..20_000u64 {
+            clock.fetch_add(1 + round % 7, Ordering::Relaxed);
+            if round % 1000 == 999 {
+                w.reset();
+            }
+            core::hint::spin_loop();
+        }
+        stop.store(true, Ordering::Relaxed);
+    });
+    // Quiescent: move past the window, then fill every bucket with 3 calls, one failure each.
+    let start = clock.load(Ordering::Relaxed) + 1000;
+    let mut c = Counts::default();
+    for b in 0..8u64 {
+        for k in 0..3 {
+            c = w.record(
+                Instant::from_micros(start + b * 10),
+                width,
+                Sample {
+                    failure: k == 0,
+                    slow: false,
+                },
+            );
+        }
+    }
+    assert_eq!(
+        c,
+        Counts {
+            calls: 24,
+            failures: 8,
+            slow: 0
+        }
+    );
+}
