@@ -689,7 +689,7 @@ where
                         let s = self.config().settings();
                         let counts =
                             self.window
-                                .record(Instant::ZERO, s.bucket(), Sample::default());
+                                .record(Instant::ZERO, s.bucket_micros(), Sample::default());
                         if machine::window_trips(counts, s) {
                             return self.finish_slow(generation, since, start, end, Some(true));
                         }
@@ -740,7 +740,7 @@ where
                     failure: outcome == Outcome::Failure,
                     slow,
                 };
-                let counts = self.window.record(now, s.bucket(), sample);
+                let counts = self.window.record(now, s.bucket_micros(), sample);
                 window_trips = machine::window_trips(counts, s);
             }
         }
@@ -802,7 +802,7 @@ where
         let now = self.clock.now();
         let view = m.advance(s, &mut Fixed::at(now)).next;
         let window = if m.admits_without_clock() {
-            self.window.counts(now, s.bucket())
+            self.window.counts(now, s.bucket_micros())
         } else {
             Default::default()
         };

@@ -259,10 +259,10 @@ const fn rate_reached(part: u32, calls: u32, ppm: u32) -> bool {
 
 /// When trials starting now are given up: `now + half_open_max_wait`, or never.
 fn trial_deadline(s: &Settings, env: &mut impl Env) -> Option<Instant> {
-    if s.half_open_max_wait.as_micros() == u64::MAX {
+    if s.half_open_max_wait == u64::MAX {
         None
     } else {
-        Some(env.now() + s.half_open_max_wait)
+        Some(env.now().saturating_add_micros(s.half_open_max_wait))
     }
 }
 
@@ -352,7 +352,7 @@ impl Machine {
             trials: 0,
             successes: 0,
             opens,
-            deadline: Some(now + s.open.duration(opens, random)),
+            deadline: Some(now.saturating_add_micros(s.open.duration_micros(opens, random))),
         }
     }
 
