@@ -281,6 +281,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::std_instead_of_core)] // the point: a std duration is taken as it is
     fn durations_convert_and_saturate() {
         assert_eq!(micros(Duration::from_nanos(1_500)), 1);
         assert_eq!(micros(Duration::from_secs(u64::MAX)), u64::MAX);

@@ -438,10 +438,9 @@ impl fmt::Display for ConfigError {
                 f,
                 "{field} ({value:?}{default}) is longer than the clock can hold ({max:?})"
             ),
-            ConfigErrorKind::RateWithoutWindow => write!(
-                f,
-                "{field} needs a window: use count_window or time_window"
-            ),
+            ConfigErrorKind::RateWithoutWindow => {
+                write!(f, "{field} needs a window: use count_window or time_window")
+            }
             ConfigErrorKind::MinimumCallsAboveWindow {
                 minimum_calls,
                 capacity,
@@ -903,7 +902,6 @@ impl<W: Window> AsConfig for alloc::sync::Arc<Config<W>> {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -963,6 +961,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::std_instead_of_core)] // the point: std durations are taken as they are
     fn std_and_core_durations_are_accepted_and_kept_in_micros() {
         const C: Config = match Config::builder()
             .open_for(std::time::Duration::from_millis(1_500))

@@ -9,7 +9,7 @@ use std::panic::catch_unwind;
 use std::vec::Vec;
 
 use breaker_core::classify::exclude;
-use breaker_core::{Config, ConfigError, Duration, Error, Instant, Policy, State};
+use breaker_core::{Config, ConfigError, ConfigErrorKind, Duration, Error, Instant, Policy, State};
 
 use crate::{
     config, join_all, ms, now, race, sleep, Breaker, Event, First, Harness, InFlight, Recorder,
@@ -248,7 +248,7 @@ pub async fn a_timeout_counts_as_a_failure<H: Harness>() {
             .timeout(Duration::ZERO)
             .build()
             .unwrap_err(),
-        ConfigError::ZeroDuration("timeout")
+        ConfigError::new("timeout", ConfigErrorKind::ZeroDuration)
     );
 }
 
@@ -322,7 +322,7 @@ pub async fn wait_mode_admits_waiters_after_reclosing_without_a_stampede<H: Harn
 pub async fn the_concurrency_limit_holds<H: Harness>() {
     assert_eq!(
         H::try_limit(0).err(),
-        Some(ConfigError::Zero("concurrency limit"))
+        Some(ConfigError::new("permits", ConfigErrorKind::Zero))
     );
     let limit = H::try_limit(3).expect("valid limit");
     let a = Breaker::<H>::new(config(1, ms(1_000)));

@@ -249,6 +249,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::std_instead_of_core)] // std durations are taken as they are
     fn invalid_durations_are_refused() {
         use crate::clock::{MAX_DURATION, MAX_DURATION_MICROS};
         use crate::config::ConfigErrorKind::{DurationTooLong, ZeroDuration};

@@ -11,10 +11,10 @@ mod count;
 mod time;
 
 pub use count::CountWindow;
-pub use time::TimeWindow;
 #[cfg(loom)]
 #[doc(hidden)]
 pub use time::model;
+pub use time::TimeWindow;
 
 use crate::clock::Instant;
 

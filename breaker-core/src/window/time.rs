@@ -4,9 +4,9 @@ use core::fmt;
 
 use portable_atomic::{AtomicU64, Ordering};
 
-use super::{Counts, Sample, Window, WindowKind, MAX_TIME_BUCKETS};
 #[cfg(test)]
 use super::TIME_BUCKET_CAPACITY;
+use super::{Counts, Sample, Window, WindowKind, MAX_TIME_BUCKETS};
 use crate::clock::Instant;
 
 /// Bits per count in a bucket's word.
@@ -108,7 +108,11 @@ pub(crate) struct Parts<'a, A> {
 }
 
 const fn unpack_bucket(word: u64) -> [u64; 3] {
-    [word & MASK, (word >> FIELD) & MASK, (word >> (2 * FIELD)) & MASK]
+    [
+        word & MASK,
+        (word >> FIELD) & MASK,
+        (word >> (2 * FIELD)) & MASK,
+    ]
 }
 
 const fn tag_of(word: u64) -> u64 {
@@ -162,7 +166,10 @@ impl<A: Atom> Parts<'_, A> {
                 if counts[0] == MASK {
                     break; // the bucket is full: sampled out
                 }
-                (word + (add[0] | add[1] << FIELD | add[2] << (2 * FIELD)), [0; 3])
+                (
+                    word + (add[0] | add[1] << FIELD | add[2] << (2 * FIELD)),
+                    [0; 3],
+                )
             } else if older(t, tag) {
                 // Claimed here (the advance claims it first unless a later record overtook it):
                 // the expired counts go in the same compare-and-swap as the new outcome.
@@ -464,8 +471,10 @@ mod tests {
         let cap = u64::from(TIME_BUCKET_CAPACITY);
         let full = [cap, cap / 2, 1];
         for n in 0..4096u64 {
-            p.slot(n)
-                .store(full[0] | full[1] << FIELD | full[2] << (2 * FIELD), Ordering::Relaxed);
+            p.slot(n).store(
+                full[0] | full[1] << FIELD | full[2] << (2 * FIELD),
+                Ordering::Relaxed,
+            );
             p.account(full, [0; 3]);
         }
         p.head.store(4095, Ordering::Relaxed);
@@ -496,7 +505,10 @@ mod tests {
         w.record(Instant::from_micros(0), width, f);
         w.record(Instant::from_micros(1), width, f);
         let later = 2 * (1 << 16);
-        assert_eq!(w.counts(Instant::from_micros(later), width), Counts::default());
+        assert_eq!(
+            w.counts(Instant::from_micros(later), width),
+            Counts::default()
+        );
         assert_eq!(
             w.record(Instant::from_micros(later + 1), width, Sample::default()),
             Counts {
