@@ -15,7 +15,7 @@ const DEFAULT_POLL: Duration = Duration::from_millis(10);
 ///
 /// Built and checked once with [`Policy::builder`] (every method is `const`, so a firmware can
 /// keep its policies in `static`s), given a concurrency limit with [`Policy::limit`], then used for any number of calls with
-/// [`crate::RuntimeBreaker::call_with`] or [`crate::RuntimeBreaker::protect`].
+/// [`crate::CircuitBreaker::call_with`] or [`crate::CircuitBreaker::protect`].
 ///
 /// `S` is the concurrency limit ([`NoLimit`] for none): a handle to the runtime adapter's limit,
 /// or a reference to one.
