@@ -41,7 +41,7 @@ impl Subject for Ours {
     fn new_consecutive(open_for: Duration) -> Self {
         let config = Config::builder()
             .failure_threshold(5)
-            .open_for(open_for.into())
+            .open_for(open_for)
             .half_open_trials(1)
             .build()
             .expect("valid config");
@@ -53,7 +53,7 @@ impl Subject for Ours {
             .no_failure_threshold()
             .failure_rate(0.5)
             .minimum_calls(100)
-            .open_for(open_for.into())
+            .open_for(open_for)
             .build()
             .expect("valid config");
         Some(Ours::Window(CircuitBreaker::new(leak(config))))
@@ -201,7 +201,7 @@ impl<R: AdapterRuntime> Subject for Adapter<R> {
     fn new_consecutive(open_for: Duration) -> Self {
         let config = Config::builder()
             .failure_threshold(5)
-            .open_for(open_for.into())
+            .open_for(open_for)
             .build()
             .expect("valid config");
         Adapter {
@@ -284,7 +284,7 @@ impl Subject for Driven {
     fn new_consecutive(open_for: Duration) -> Self {
         let config = Config::builder()
             .failure_threshold(5)
-            .open_for(open_for.into())
+            .open_for(open_for)
             .build()
             .expect("valid config");
         let breaker = std::sync::Arc::new(DrivenBreaker::new(config));

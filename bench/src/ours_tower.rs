@@ -94,7 +94,7 @@ impl<H: TowerHandle> Subject for Tower<H> {
     fn new_consecutive(open_for: Duration) -> Self {
         let config = Config::builder()
             .failure_threshold(5)
-            .open_for(open_for.into())
+            .open_for(open_for)
             .half_open_trials(1)
             .build()
             .expect("valid config");

@@ -33,9 +33,9 @@ use core::task::{Context, Poll};
 pub use breaker_core;
 pub use breaker_core::timer::{Fallback, NoLimit, OnTimeout, PolicyBuilder, Protected};
 pub use breaker_core::{
-    classify, listener, window, Breaker, Config, ConfigBuilder, ConfigError, CountWindow, Duration,
-    Error, Handle, Instant, LimitReached, Listener, NoWindow, Outcome, Permit, Policy, Rejected,
-    State, Stats, TimeWindow, Transition,
+    classify, listener, window, Breaker, Config, ConfigBuilder, ConfigError, ConfigErrorKind,
+    CountWindow, Duration, Error, Handle, Instant, LimitReached, Listener, NoWindow, Outcome,
+    Permit, Policy, Rejected, State, Stats, TimeWindow, Transition,
 };
 pub use limit::Limit;
 
@@ -76,7 +76,7 @@ impl Timer for AsyncIo {
     /// `async_io::Timer::after`; a duration too long for `std::time::Instant` never completes.
     #[inline]
     fn sleep(&self, duration: Duration) -> Sleep {
-        Sleep(async_io::Timer::after(duration.to_core()))
+        Sleep(async_io::Timer::after(duration))
     }
 }
 

@@ -21,7 +21,7 @@ impl Listener for Print {
             t.from,
             t.to,
             stats.consecutive_failures,
-            stats.retry_after.map(|d| d.to_core())
+            stats.retry_after
         );
     }
 }

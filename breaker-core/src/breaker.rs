@@ -479,7 +479,10 @@ where
     #[cold]
     fn help_publish(&self, m: &Machine, env: &mut LiveEnv<'_, C>) {
         let since = self.transitions.load(Ordering::Relaxed);
-        let estimate = env.now() + self.config().settings().open().nominal(m.opens);
+        let open = self.config().settings().open();
+        let estimate = env
+            .now()
+            .saturating_add_micros(open.nominal_micros(m.opens));
         let micros = deadline_micros(Some(estimate));
         self.publish_deadline(m.generation, since, micros, Publish::Help);
     }
@@ -716,7 +719,7 @@ where
                         let s = self.config().settings();
                         let counts =
                             self.window
-                                .record(Instant::ZERO, s.bucket(), Sample::default());
+                                .record(Instant::ZERO, s.bucket_micros(), Sample::default());
                         if machine::window_trips(counts, s) {
                             return self.finish_slow(generation, since, start, end, Some(true));
                         }
@@ -745,11 +748,15 @@ where
             End::Finished(o, _) => o,
             End::Cancelled => Outcome::Ignored,
         };
+        // In integer microseconds, as the machine keeps time: a `Duration` is made only for a
+        // listener that asks for one.
         let elapsed = match (start, outcome) {
-            (Some(start), Outcome::Success | Outcome::Failure) => Some(env.now() - start),
+            (Some(start), Outcome::Success | Outcome::Failure) => {
+                Some(env.now().micros_since(start))
+            }
             _ => None,
         };
-        let slow = matches!((elapsed, s.slow_call_threshold()), (Some(e), Some(t)) if e >= t);
+        let slow = matches!((elapsed, s.slow_call_micros()), (Some(e), Some(t)) if e >= t);
         let mut window_trips = window_verdict.unwrap_or(false);
         let word = self.word.load(Ordering::Acquire);
         let kind = <K::Window as Window>::KIND;
@@ -767,7 +774,7 @@ where
                     failure: outcome == Outcome::Failure,
                     slow,
                 };
-                let counts = self.window.record(now, s.bucket(), sample);
+                let counts = self.window.record(now, s.bucket_micros(), sample);
                 window_trips = machine::window_trips(counts, s);
             }
         }
@@ -795,7 +802,9 @@ where
             return transition;
         }
         match end {
-            End::Finished(Outcome::Success, _) => self.listener.on_success(s.name(), elapsed),
+            End::Finished(Outcome::Success, _) => self
+                .listener
+                .on_success(s.name(), elapsed.map(Duration::from_micros)),
             End::Finished(Outcome::Failure, error) => self.listener.on_failure(s.name(), error),
             End::Finished(Outcome::Ignored, _) => self.listener.on_ignored(s.name()),
             End::Cancelled => {} // reported above
@@ -835,7 +844,7 @@ where
         let now = self.clock.now();
         let view = m.advance(s, &mut Fixed::at(now)).next;
         let window = if m.admits_without_clock() {
-            self.window.counts(now, s.bucket())
+            self.window.counts(now, s.bucket_micros())
         } else {
             Default::default()
         };

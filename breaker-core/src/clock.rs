@@ -1,14 +1,25 @@
-//! Time as the core sees it: an [`Instant`] and a [`Duration`] in whole microseconds, read from an
-//! injected [`Clock`].
+//! Time as the core sees it: an [`Instant`] in whole microseconds, read from an injected
+//! [`Clock`], and [`Duration`], which is [`core::time::Duration`] itself (so a
+//! `std::time::Duration` is accepted wherever the crate takes a duration).
 //!
 //! The core never reads a clock on its own: the pure transitions in [`crate::machine`] take `now`
 //! as an argument, and only the atomic [`crate::CircuitBreaker`] asks its `Clock`, and only when a
 //! decision needs the time (never on the closed success path of the consecutive policy).
+//!
+//! Internally every span is a `u64` of microseconds ([`micros`] converts, saturating), so the
+//! transitions stay integer and 64-bit: a Lua mirror and the simulator compute exactly the same,
+//! and a microcontroller needs no 128-bit arithmetic.
 
 use core::fmt;
 use core::ops::{Add, Sub};
 
 use portable_atomic::{AtomicU64, Ordering};
+
+/// A span of time: [`core::time::Duration`], which `std::time::Duration` also is.
+///
+/// The breaker works in whole microseconds: a part below a microsecond is truncated, and a span
+/// beyond `u64::MAX` µs counts as [`Duration::MAX`].
+pub use core::time::Duration;
 
 /// The largest instant a clock may report: 2^51 µs, about 71 years of uptime.
 ///
@@ -18,6 +29,41 @@ pub const MAX_INSTANT_MICROS: u64 = 1 << 51;
 
 /// The longest duration a configuration may hold: 2^50 µs, about 35 years.
 pub const MAX_DURATION_MICROS: u64 = 1 << 50;
+
+/// The longest duration a configuration may hold, as a [`Duration`] ([`MAX_DURATION_MICROS`]).
+pub const MAX_DURATION: Duration = Duration::from_micros(MAX_DURATION_MICROS);
+
+/// Whole microseconds in `d`: truncated below a microsecond, saturating at `u64::MAX` (which is
+/// what [`Duration::MAX`] becomes).
+///
+/// `core`'s own `Duration::as_micros` returns a `u128`; this stays in 64-bit arithmetic (a
+/// multiplication and a 32-bit division by a constant), which on a 32-bit microcontroller costs a
+/// few instructions instead of a library routine.
+///
+/// ```
+/// use breaker_core::clock::micros;
+/// use breaker_core::Duration;
+///
+/// assert_eq!(micros(Duration::from_millis(250)), 250_000);
+/// assert_eq!(micros(Duration::from_nanos(1_999)), 1);
+/// assert_eq!(micros(Duration::MAX), u64::MAX);
+/// ```
+#[inline]
+pub const fn micros(d: Duration) -> u64 {
+    let whole = d.as_secs().saturating_mul(1_000_000);
+    whole.saturating_add(d.subsec_micros() as u64)
+}
+
+/// The [`Duration`] of `micros` microseconds, with `u64::MAX` (the saturated value of [`micros`])
+/// mapped back to [`Duration::MAX`], so that "forever" survives the round trip.
+#[inline]
+pub(crate) const fn from_micros_or_max(micros: u64) -> Duration {
+    if micros == u64::MAX {
+        Duration::MAX
+    } else {
+        Duration::from_micros(micros)
+    }
+}
 
 /// A point on a [`Clock`]'s monotonic timeline, in microseconds since the clock's own epoch.
 ///
@@ -43,20 +89,30 @@ impl Instant {
 
     /// The time from `earlier` to `self`, or zero if `earlier` is later.
     pub const fn saturating_duration_since(self, earlier: Instant) -> Duration {
-        Duration(self.0.saturating_sub(earlier.0))
+        Duration::from_micros(self.micros_since(earlier))
     }
 
-    /// `self + d`, or `None` if the sum overflows `u64`.
+    /// Microseconds from `earlier` to `self`, or zero if `earlier` is later.
+    pub const fn micros_since(self, earlier: Instant) -> u64 {
+        self.0.saturating_sub(earlier.0)
+    }
+
+    /// `self + d` (in whole microseconds), or `None` if the sum overflows `u64`.
     pub const fn checked_add(self, d: Duration) -> Option<Instant> {
-        match self.0.checked_add(d.0) {
+        match self.0.checked_add(micros(d)) {
             Some(v) => Some(Instant(v)),
             None => None,
         }
     }
 
-    /// `self + d`, saturating at `u64::MAX` microseconds.
+    /// `self + d` (in whole microseconds), saturating at `u64::MAX` microseconds.
     pub const fn saturating_add(self, d: Duration) -> Instant {
-        Instant(self.0.saturating_add(d.0))
+        self.saturating_add_micros(micros(d))
+    }
+
+    /// `self + micros` microseconds, saturating at `u64::MAX` microseconds.
+    pub const fn saturating_add_micros(self, micros: u64) -> Instant {
+        Instant(self.0.saturating_add(micros))
     }
 }
 
@@ -78,104 +134,7 @@ impl Sub for Instant {
 
 impl fmt::Debug for Instant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "t+{:?}", Duration(self.0))
-    }
-}
-
-/// A span of time in microseconds.
-///
-/// Converts to and from [`core::time::Duration`] (sub-microsecond parts are truncated, and spans
-/// beyond `u64::MAX` µs saturate).
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct Duration(u64);
-
-impl Duration {
-    /// No time at all.
-    pub const ZERO: Duration = Duration(0);
-    /// The longest representable span.
-    pub const MAX: Duration = Duration(u64::MAX);
-
-    /// `micros` microseconds.
-    pub const fn from_micros(micros: u64) -> Self {
-        Duration(micros)
-    }
-    /// `millis` milliseconds (saturating).
-    pub const fn from_millis(millis: u64) -> Self {
-        Duration(millis.saturating_mul(1_000))
-    }
-    /// `secs` seconds (saturating).
-    pub const fn from_secs(secs: u64) -> Self {
-        Duration(secs.saturating_mul(1_000_000))
-    }
-    /// Whole microseconds.
-    pub const fn as_micros(self) -> u64 {
-        self.0
-    }
-    /// Whole milliseconds (truncated).
-    pub const fn as_millis(self) -> u64 {
-        self.0 / 1_000
-    }
-    /// `self * n`, saturating.
-    pub const fn saturating_mul(self, n: u64) -> Duration {
-        Duration(self.0.saturating_mul(n))
-    }
-    /// `self - rhs`, or zero.
-    pub const fn saturating_sub(self, rhs: Duration) -> Duration {
-        Duration(self.0.saturating_sub(rhs.0))
-    }
-    /// The smaller of two durations (a `const` [`Ord::min`]).
-    pub const fn min_of(self, other: Duration) -> Duration {
-        if self.0 <= other.0 {
-            self
-        } else {
-            other
-        }
-    }
-    /// The conversion to [`core::time::Duration`].
-    pub const fn to_core(self) -> core::time::Duration {
-        core::time::Duration::from_micros(self.0)
-    }
-    /// The conversion from [`core::time::Duration`], truncating below a microsecond and
-    /// saturating above `u64::MAX` µs.
-    pub const fn from_core(d: core::time::Duration) -> Duration {
-        let micros = d.as_micros();
-        if micros > u64::MAX as u128 {
-            Duration::MAX
-        } else {
-            Duration(micros as u64)
-        }
-    }
-}
-
-impl From<core::time::Duration> for Duration {
-    fn from(d: core::time::Duration) -> Self {
-        Duration::from_core(d)
-    }
-}
-
-impl From<Duration> for core::time::Duration {
-    fn from(d: Duration) -> Self {
-        d.to_core()
-    }
-}
-
-impl Add for Duration {
-    type Output = Duration;
-    fn add(self, rhs: Duration) -> Duration {
-        Duration(self.0.saturating_add(rhs.0))
-    }
-}
-
-impl fmt::Debug for Duration {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.to_core(), f)
-    }
-}
-
-impl fmt::Display for Duration {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.to_core(), f)
+        write!(f, "t+{:?}", Duration::from_micros(self.0))
     }
 }
 
@@ -265,7 +224,7 @@ impl ManualClock {
         let _ = self
             .micros
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| {
-                Some(t.saturating_add(d.0).min(MAX_INSTANT_MICROS))
+                Some(t.saturating_add(micros(d)).min(MAX_INSTANT_MICROS))
             });
     }
 
@@ -305,13 +264,21 @@ impl Clock for StdClock {
     fn now(&self) -> Instant {
         static BASE: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
         let base = *BASE.get_or_init(std::time::Instant::now);
-        Instant::from_micros(Duration::from_core(base.elapsed()).as_micros())
+        Instant::from_micros(micros(base.elapsed()))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn instant_debug_prints_a_readable_span() {
+        assert_eq!(
+            std::format!("{:?}", Instant::from_micros(1_500_000)),
+            "t+1.5s"
+        );
+    }
 
     #[test]
     fn manual_clock_advances_and_never_goes_back() {
@@ -327,10 +294,25 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::std_instead_of_core)] // the point: a std duration is taken as it is
     fn durations_convert_and_saturate() {
-        let d = Duration::from(core::time::Duration::from_nanos(1_500));
-        assert_eq!(d.as_micros(), 1);
-        assert_eq!(Duration::from_secs(u64::MAX), Duration::MAX);
+        assert_eq!(micros(Duration::from_nanos(1_500)), 1);
+        assert_eq!(micros(Duration::from_secs(u64::MAX)), u64::MAX);
+        assert_eq!(micros(Duration::MAX), u64::MAX);
+        let largest_exact = Duration::from_micros(u64::MAX - 1);
+        assert_eq!(micros(largest_exact), u64::MAX - 1);
+        assert_eq!(micros(std::time::Duration::from_secs(3)), 3_000_000);
+        assert_eq!(from_micros_or_max(u64::MAX), Duration::MAX);
+        assert_eq!(from_micros_or_max(7), Duration::from_micros(7));
+        assert_eq!(MAX_DURATION.as_micros(), MAX_DURATION_MICROS as u128);
+        // Agrees with core's 128-bit conversion wherever that fits in 64 bits.
+        for d in [
+            Duration::ZERO,
+            Duration::new(1, 999_999_999),
+            Duration::new(18_446_744_073_709, 551_615_999),
+        ] {
+            assert_eq!(micros(d) as u128, d.as_micros());
+        }
         assert_eq!(
             Instant::from_micros(3) - Instant::from_micros(5),
             Duration::ZERO

@@ -2,9 +2,11 @@
 //!
 //! Everything that could make the breaker misbehave (a zero threshold, a rate outside (0, 1], an
 //! empty window, zero trials, a duration the clock cannot hold) is refused here with a
-//! [`ConfigError`], so the call path never has to check, and never panics.
+//! [`ConfigError`] that names the breaker and the setting, so the call path never has to check,
+//! and never panics.
 //!
-//! The builder is `const`, so a firmware can keep its configuration in flash:
+//! Durations are [`core::time::Duration`] (which `std::time::Duration` is), kept internally as
+//! whole microseconds. The builder is `const`, so a firmware can keep its configuration in flash:
 //!
 //! ```
 //! use breaker_core::{Config, Duration};
@@ -24,7 +26,7 @@ use core::fmt;
 use core::marker::PhantomData;
 
 use crate::backoff::{Backoff, Random};
-use crate::clock::{Duration, MAX_DURATION_MICROS};
+use crate::clock::{from_micros_or_max, micros, Duration, MAX_DURATION, MAX_DURATION_MICROS};
 use crate::window::{NoWindow, Window, WindowKind};
 
 /// Parts per million: rates are kept as integers so that every mirror of the transitions (a Lua
@@ -61,12 +63,48 @@ impl<W> fmt::Debug for Config<W> {
 }
 
 impl Config<NoWindow> {
-    /// A builder with pybreaker's defaults: open after 5 consecutive failures, stay open 30 s,
-    /// one trial call in half-open, close after 1 successful trial.
+    /// A builder, starting from pybreaker's defaults.
+    ///
+    /// # Rules on by default
+    ///
+    /// - **Without a window** (the builder as it comes): the consecutive-failures rule alone,
+    ///   as in pybreaker: open after 5 consecutive failures
+    ///   ([`failure_threshold`](ConfigBuilder::failure_threshold)).
+    /// - **With a rate rule** ([`failure_rate`](ConfigBuilder::failure_rate) or
+    ///   [`slow_calls`](ConfigBuilder::slow_calls) over a
+    ///   [`count_window`](ConfigBuilder::count_window) or
+    ///   [`time_window`](ConfigBuilder::time_window)): only the rate rules asked for. The
+    ///   consecutive-failures rule is then off unless `failure_threshold` is set explicitly, so
+    ///   a rule the configuration does not mention never opens the breaker first. A rate rule
+    ///   waits for [`minimum_calls`](ConfigBuilder::minimum_calls) (default 10) in the window.
+    ///
+    /// Either way: stay open 30 s, admit one trial call in half-open, close after 1 successful
+    /// trial, give up on trials that have not reported after the open duration, and report the
+    /// call that trips the breaker as [`crate::Error::Tripped`].
+    ///
+    /// ```
+    /// use breaker_core::Config;
+    ///
+    /// let plain = Config::builder().build()?;
+    /// assert_eq!(plain.settings().failure_threshold(), Some(5));
+    ///
+    /// let rate = Config::builder().count_window::<20>().failure_rate(0.5).build()?;
+    /// assert_eq!(rate.settings().failure_threshold(), None);
+    ///
+    /// let both = Config::builder()
+    ///     .count_window::<20>()
+    ///     .failure_rate(0.5)
+    ///     .failure_threshold(5)
+    ///     .build()?;
+    /// assert_eq!(both.settings().failure_threshold(), Some(5));
+    /// # Ok::<(), breaker_core::ConfigError>(())
+    /// ```
     pub const fn builder() -> ConfigBuilder<NoWindow> {
         ConfigBuilder {
             settings: Settings::DEFAULT,
             max_wait_set: false,
+            threshold_set: false,
+            minimum_calls_set: false,
             error: None,
             _window: PhantomData,
         }
@@ -95,27 +133,29 @@ impl<W> Config<W> {
 }
 
 /// The window-independent part of a configuration: the plain data that the pure transitions in
-/// [`crate::machine`] read.
-#[derive(Clone, Copy, Debug)]
+/// [`crate::machine`] read. Spans are kept in whole microseconds, so the transitions (and any
+/// mirror of them) stay in integer arithmetic; the accessors give [`Duration`]s.
+#[derive(Clone, Copy)]
 pub struct Settings {
     pub(crate) name: &'static str,
     /// Consecutive failures that open the breaker; 0 turns the rule off.
     pub(crate) failure_threshold: u32,
     /// Failure rate over the window that opens the breaker, in ppm; 0 turns the rule off.
     pub(crate) failure_rate_ppm: u32,
-    /// Calls slower than this count as slow; `None` turns the slow-call rule off.
-    pub(crate) slow_call: Option<Duration>,
+    /// Calls slower than this many microseconds count as slow; 0 turns the slow-call rule off.
+    pub(crate) slow_call: u64,
     /// Slow-call rate over the window that opens the breaker, in ppm; 0 turns the rule off.
     pub(crate) slow_rate_ppm: u32,
     /// Calls the window must hold before a rate may open the breaker.
     pub(crate) minimum_calls: u32,
-    /// Width of one bucket of a time window.
-    pub(crate) bucket: Duration,
+    /// Width of one bucket of a time window, in microseconds.
+    pub(crate) bucket: u64,
     pub(crate) open: Backoff,
     pub(crate) half_open_trials: u16,
     pub(crate) success_threshold: u16,
-    /// Trials still unreported this long after half-open began are abandoned (re-open).
-    pub(crate) half_open_max_wait: Duration,
+    /// Trials still unreported this many microseconds after half-open began are abandoned
+    /// (re-open); `u64::MAX`: never.
+    pub(crate) half_open_max_wait: u64,
     pub(crate) trip_error: bool,
 }
 
@@ -124,14 +164,14 @@ impl Settings {
         name: "",
         failure_threshold: 5,
         failure_rate_ppm: 0,
-        slow_call: None,
+        slow_call: 0,
         slow_rate_ppm: 0,
         minimum_calls: 10,
-        bucket: Duration::from_secs(1),
+        bucket: 1_000_000,
         open: Backoff::fixed(Duration::from_secs(30)),
         half_open_trials: 1,
         success_threshold: 1,
-        half_open_max_wait: Duration::from_secs(30),
+        half_open_max_wait: 30_000_000,
         trip_error: true,
     };
 
@@ -157,14 +197,25 @@ impl Settings {
     }
     /// The slow-call threshold and rate (ppm), if that rule is on.
     pub const fn slow_call(&self) -> Option<(Duration, u32)> {
-        match self.slow_call {
+        match self.slow_call_threshold() {
             Some(d) => Some((d, self.slow_rate_ppm)),
             None => None,
         }
     }
     /// The slow-call threshold, if calls are timed at all.
     pub const fn slow_call_threshold(&self) -> Option<Duration> {
-        self.slow_call
+        match self.slow_call_micros() {
+            Some(us) => Some(Duration::from_micros(us)),
+            None => None,
+        }
+    }
+    /// The slow-call threshold in microseconds, if calls are timed at all.
+    pub const fn slow_call_micros(&self) -> Option<u64> {
+        if self.slow_call == 0 {
+            None
+        } else {
+            Some(self.slow_call)
+        }
     }
     /// Calls the window must hold before a rate may open the breaker.
     pub const fn minimum_calls(&self) -> u32 {
@@ -172,6 +223,10 @@ impl Settings {
     }
     /// Width of one time-window bucket.
     pub const fn bucket(&self) -> Duration {
+        Duration::from_micros(self.bucket)
+    }
+    /// Width of one time-window bucket in microseconds (what [`Window`]s take).
+    pub const fn bucket_micros(&self) -> u64 {
         self.bucket
     }
     /// The open-duration policy.
@@ -188,6 +243,10 @@ impl Settings {
     }
     /// How long half-open waits for unreported trials before re-opening ([`Duration::MAX`]: forever).
     pub const fn half_open_max_wait(&self) -> Duration {
+        from_micros_or_max(self.half_open_max_wait)
+    }
+    /// [`Settings::half_open_max_wait`] in microseconds (`u64::MAX`: forever).
+    pub const fn half_open_max_wait_micros(&self) -> u64 {
         self.half_open_max_wait
     }
     /// Whether the call that trips the breaker reports [`crate::Error::Tripped`].
@@ -196,71 +255,226 @@ impl Settings {
     }
 }
 
-/// Why a configuration was refused.
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("name", &self.name)
+            .field("failure_threshold", &self.failure_threshold())
+            .field("failure_rate_ppm", &self.failure_rate_ppm())
+            .field("slow_call", &self.slow_call())
+            .field("minimum_calls", &self.minimum_calls)
+            .field("bucket", &self.bucket())
+            .field("open", &self.open)
+            .field("half_open_trials", &self.half_open_trials)
+            .field("success_threshold", &self.success_threshold)
+            .field("half_open_max_wait", &self.half_open_max_wait())
+            .field("trip_error", &self.trip_error)
+            .finish()
+    }
+}
+
+/// Why a configuration was refused: which breaker, which setting, what is wrong with it, and
+/// whether the value at fault was a default the user never set.
+///
+/// Its `Display` reads as one lowercase sentence without a trailing period, durations printed as
+/// durations:
+///
+/// ```
+/// use breaker_core::{Config, ConfigErrorKind};
+///
+/// let err = Config::builder()
+///     .count_window::<5>()
+///     .failure_rate(0.5)
+///     .name("payments")
+///     .build()
+///     .unwrap_err();
+/// assert_eq!(
+///     err.to_string(),
+///     r#"breaker "payments": minimum_calls (10, the default) exceeds what the count window holds (5)"#
+/// );
+/// assert_eq!((err.breaker(), err.field(), err.is_default()), ("payments", "minimum_calls", true));
+/// assert!(matches!(err.kind(), ConfigErrorKind::MinimumCallsAboveWindow { minimum_calls: 10, .. }));
+/// ```
+///
+/// It is built in `const` code (the builders are `const`), so it carries only `&'static str`s
+/// and plain values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    breaker: &'static str,
+    field: &'static str,
+    kind: ConfigErrorKind,
+    default: bool,
+}
+
+/// What is wrong with the setting a [`ConfigError`] names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum ConfigError {
+pub enum ConfigErrorKind {
     /// A count that must be at least 1 was 0.
-    Zero(&'static str),
-    /// A count was above what the breaker can hold (the limit is the second field).
-    TooMany(&'static str, u16),
-    /// A rate was not in (0, 1].
-    RateOutOfRange(&'static str),
+    Zero,
+    /// A count was above what the breaker can hold.
+    TooMany {
+        /// The value given.
+        value: u64,
+        /// The most allowed.
+        max: u64,
+    },
+    /// A rate or fraction was not in (0, 1].
+    RateOutOfRange,
     /// A duration was zero where that makes no sense.
-    ZeroDuration(&'static str),
-    /// A duration is longer than the clock can hold ([`MAX_DURATION_MICROS`]).
-    DurationTooLong(&'static str),
+    ZeroDuration,
+    /// A duration is longer than the breaker's clock can hold ([`MAX_DURATION`]).
+    DurationTooLong {
+        /// The duration given (or, for a time window, its whole span).
+        value: Duration,
+        /// The longest allowed.
+        max: Duration,
+    },
     /// A rate rule was asked for, but the breaker keeps no window to compute it over.
     RateWithoutWindow,
-    /// The window holds fewer calls than `minimum_calls`, so its rates could never open the breaker.
+    /// The window holds fewer calls than `minimum_calls`, so its rates could never open the
+    /// breaker.
     MinimumCallsAboveWindow {
-        /// The configured minimum.
+        /// The minimum in effect.
         minimum_calls: u32,
-        /// What the window can hold.
+        /// The most calls the window can hold.
         capacity: u32,
+        /// The window.
+        window: WindowKind,
     },
     /// The window is empty or larger than the breaker can count.
-    WindowSize(&'static str),
-    /// No rule could ever open the breaker.
+    WindowSize {
+        /// The window asked for.
+        window: WindowKind,
+        /// Its largest size (calls of a count window, buckets of a time window).
+        max: u32,
+    },
+    /// No rule could ever open the breaker: the consecutive-failures rule is off and no rate
+    /// rule is set.
     NoTripRule,
-    /// The exponential multiplier was 0.
-    BadBackoff(&'static str),
-    /// Something with this name already exists with different settings (a named concurrency
-    /// limit asked for again with another size).
-    Conflict(&'static str),
+    /// The longest open duration of an exponential backoff is shorter than its first.
+    MaxBelowBase {
+        /// The first open duration.
+        base: Duration,
+        /// The longest open duration given.
+        max: Duration,
+    },
+    /// Something with this name already exists with a different setting (a named concurrency
+    /// limit asked for again with another number of permits).
+    Conflict {
+        /// The name.
+        name: &'static str,
+    },
+}
+
+impl ConfigError {
+    /// A refusal of the setting `field` (see [`ConfigError::field`]), for no breaker in
+    /// particular; [`ConfigBuilder::build`] adds the breaker's name.
+    pub const fn new(field: &'static str, kind: ConfigErrorKind) -> Self {
+        ConfigError {
+            breaker: "",
+            field,
+            kind,
+            default: false,
+        }
+    }
+
+    /// The same error, about the breaker `name`.
+    pub const fn with_breaker(mut self, name: &'static str) -> Self {
+        self.breaker = name;
+        self
+    }
+
+    /// The same error, marked as being about a default value the user did not set.
+    pub const fn with_default(mut self) -> Self {
+        self.default = true;
+        self
+    }
+
+    /// The name of the breaker whose configuration was refused (`""`: unnamed, or not a
+    /// breaker's, like a [`crate::Policy`] or a concurrency limit).
+    pub const fn breaker(&self) -> &'static str {
+        self.breaker
+    }
+
+    /// The setting at fault, named as the builder method that sets it (`"minimum_calls"`,
+    /// `"open_for"`), with the argument where a method takes several
+    /// (`"slow_calls(threshold)"`, `"open_exponential(max)"`).
+    pub const fn field(&self) -> &'static str {
+        self.field
+    }
+
+    /// What is wrong with it.
+    pub const fn kind(&self) -> ConfigErrorKind {
+        self.kind
+    }
+
+    /// Whether the value at fault is a default the user never set (so the fix may be to set it).
+    pub const fn is_default(&self) -> bool {
+        self.default
+    }
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConfigError::Zero(what) => write!(f, "{what} must be at least 1"),
-            ConfigError::TooMany(what, max) => write!(f, "{what} must be at most {max}"),
-            ConfigError::RateOutOfRange(what) => write!(f, "{what} must be in (0, 1]"),
-            ConfigError::ZeroDuration(what) => write!(f, "{what} must be longer than zero"),
-            ConfigError::DurationTooLong(what) => {
-                write!(
-                    f,
-                    "{what} is longer than the clock can hold ({MAX_DURATION_MICROS} us)"
-                )
+        if !self.breaker.is_empty() {
+            write!(f, "breaker {:?}: ", self.breaker)?;
+        }
+        let field = self.field;
+        let default = if self.default { ", the default" } else { "" };
+        let bare_default = if self.default { " (the default)" } else { "" };
+        match self.kind {
+            ConfigErrorKind::Zero => write!(f, "{field}{bare_default} must be at least 1"),
+            ConfigErrorKind::TooMany { value, max } => {
+                write!(f, "{field} ({value}{default}) must be at most {max}")
             }
-            ConfigError::RateWithoutWindow => {
-                write!(
-                    f,
-                    "a rate rule needs a window: use count_window or time_window"
-                )
+            ConfigErrorKind::RateOutOfRange => {
+                write!(f, "{field}{bare_default} must be in (0, 1]")
             }
-            ConfigError::MinimumCallsAboveWindow {
+            ConfigErrorKind::ZeroDuration => {
+                write!(f, "{field}{bare_default} must be longer than zero")
+            }
+            ConfigErrorKind::DurationTooLong { value, max } => write!(
+                f,
+                "{field} ({value:?}{default}) is longer than the clock can hold ({max:?})"
+            ),
+            ConfigErrorKind::RateWithoutWindow => {
+                write!(f, "{field} needs a window: use count_window or time_window")
+            }
+            ConfigErrorKind::MinimumCallsAboveWindow {
                 minimum_calls,
                 capacity,
-            } => write!(
+                window,
+            } => {
+                let kind = match window {
+                    WindowKind::Time { .. } => "time",
+                    _ => "count",
+                };
+                write!(
+                    f,
+                    "{field} ({minimum_calls}{default}) exceeds what the {kind} window holds ({capacity})"
+                )
+            }
+            ConfigErrorKind::WindowSize { window, max } => match window {
+                WindowKind::Time { buckets } => write!(
+                    f,
+                    "{field} ({buckets} buckets) must have 1 to {max} buckets"
+                ),
+                WindowKind::Count { size } => {
+                    write!(f, "{field} ({size} calls) must hold 1 to {max} calls")
+                }
+                WindowKind::None => write!(f, "{field} is not a window"),
+            },
+            ConfigErrorKind::NoTripRule => write!(
                 f,
-                "minimum_calls ({minimum_calls}) exceeds what the window holds ({capacity})"
+                "no rule could ever open the breaker: {field} is off and no rate rule is set"
             ),
-            ConfigError::WindowSize(why) => write!(f, "bad window size: {why}"),
-            ConfigError::NoTripRule => write!(f, "no rule could ever open the breaker"),
-            ConfigError::BadBackoff(why) => write!(f, "bad open-duration backoff: {why}"),
-            ConfigError::Conflict(name) => {
-                write!(f, "`{name}` already exists with different settings")
+            ConfigErrorKind::MaxBelowBase { base, max } => write!(
+                f,
+                "{field} ({max:?}) is shorter than the first open duration ({base:?})"
+            ),
+            ConfigErrorKind::Conflict { name } => {
+                write!(f, "{name:?} already exists with different {field}")
             }
         }
     }
@@ -268,7 +482,8 @@ impl fmt::Display for ConfigError {
 
 impl core::error::Error for ConfigError {}
 
-/// Builds a [`Config`]; every method is `const`.
+/// Builds a [`Config`]; every method is `const`, and every duration is a [`Duration`] (`core`'s,
+/// which `std::time::Duration` is).
 ///
 /// Errors are kept until [`ConfigBuilder::build`], so a chain reads top to bottom and reports the
 /// first problem.
@@ -276,6 +491,11 @@ impl core::error::Error for ConfigError {}
 pub struct ConfigBuilder<W> {
     settings: Settings,
     max_wait_set: bool,
+    /// `failure_threshold` (or `no_failure_threshold`) was called: the rule stays as set even
+    /// with a rate rule.
+    threshold_set: bool,
+    /// `minimum_calls` was called: an error about it is not about a default.
+    minimum_calls_set: bool,
     error: Option<ConfigError>,
     _window: PhantomData<fn() -> W>,
 }
@@ -289,21 +509,29 @@ impl<W> fmt::Debug for ConfigBuilder<W> {
     }
 }
 
-const fn rate_ppm(rate: f32, what: &'static str) -> Result<u32, ConfigError> {
+const fn rate_ppm(rate: f32, field: &'static str) -> Result<u32, ConfigError> {
     if rate.is_nan() || rate <= 0.0 || rate > 1.0 {
-        return Err(ConfigError::RateOutOfRange(what));
+        return Err(ConfigError::new(field, ConfigErrorKind::RateOutOfRange));
     }
     let ppm = (rate * PPM as f32 + 0.5) as u32;
     Ok(if ppm == 0 { 1 } else { ppm })
 }
 
-const fn check_duration(d: Duration, what: &'static str) -> Result<Duration, ConfigError> {
-    if d.as_micros() == 0 {
-        Err(ConfigError::ZeroDuration(what))
-    } else if d.as_micros() > MAX_DURATION_MICROS {
-        Err(ConfigError::DurationTooLong(what))
+/// `d` in whole microseconds, if it is neither zero nor longer than [`MAX_DURATION`].
+pub(crate) const fn check_duration(d: Duration, field: &'static str) -> Result<u64, ConfigError> {
+    let us = micros(d);
+    if us == 0 {
+        Err(ConfigError::new(field, ConfigErrorKind::ZeroDuration))
+    } else if us > MAX_DURATION_MICROS {
+        Err(ConfigError::new(
+            field,
+            ConfigErrorKind::DurationTooLong {
+                value: d,
+                max: MAX_DURATION,
+            },
+        ))
     } else {
-        Ok(d)
+        Ok(us)
     }
 }
 
@@ -319,29 +547,37 @@ impl<W> ConfigBuilder<W> {
         ConfigBuilder {
             settings: self.settings,
             max_wait_set: self.max_wait_set,
+            threshold_set: self.threshold_set,
+            minimum_calls_set: self.minimum_calls_set,
             error: self.error,
             _window: PhantomData,
         }
     }
 
-    /// The breaker's name, shown in errors, stats and listener events.
+    /// The breaker's name, shown in errors (a [`ConfigError`] from [`ConfigBuilder::build`]
+    /// carries it, wherever in the chain this is called), stats and listener events.
     pub const fn name(mut self, name: &'static str) -> Self {
         self.settings.name = name;
         self
     }
 
-    /// Opens after `n` consecutive failures (pybreaker's `fail_max`; default 5).
+    /// Opens after `n` consecutive failures (pybreaker's `fail_max`).
+    ///
+    /// Default 5 when no rate rule is set; with a rate rule, off unless set here (see
+    /// [`Config::builder`]).
     pub const fn failure_threshold(mut self, n: u32) -> Self {
         if n == 0 {
-            return self.fail(ConfigError::Zero("failure_threshold"));
+            return self.fail(ConfigError::new("failure_threshold", ConfigErrorKind::Zero));
         }
         self.settings.failure_threshold = n;
+        self.threshold_set = true;
         self
     }
 
     /// Turns the consecutive-failures rule off (leaving the rate rules to open the breaker).
     pub const fn no_failure_threshold(mut self) -> Self {
         self.settings.failure_threshold = 0;
+        self.threshold_set = true;
         self
     }
 
@@ -357,8 +593,8 @@ impl<W> ConfigBuilder<W> {
         mut self,
         bucket: Duration,
     ) -> ConfigBuilder<crate::window::TimeWindow<B>> {
-        match check_duration(bucket, "time window bucket") {
-            Ok(d) => self.settings.bucket = d,
+        match check_duration(bucket, "time_window(bucket)") {
+            Ok(us) => self.settings.bucket = us,
             Err(e) => self = self.fail(e),
         }
         self.with_window()
@@ -376,11 +612,11 @@ impl<W> ConfigBuilder<W> {
     /// Counts calls slower than `threshold` as slow, and opens when the slow-call rate over the
     /// window reaches `rate` (in (0, 1]).
     pub const fn slow_calls(mut self, threshold: Duration, rate: f32) -> Self {
-        match check_duration(threshold, "slow-call threshold") {
-            Ok(d) => self.settings.slow_call = Some(d),
+        match check_duration(threshold, "slow_calls(threshold)") {
+            Ok(us) => self.settings.slow_call = us,
             Err(e) => return self.fail(e),
         }
-        match rate_ppm(rate, "slow-call rate") {
+        match rate_ppm(rate, "slow_calls(rate)") {
             Ok(ppm) => self.settings.slow_rate_ppm = ppm,
             Err(e) => self = self.fail(e),
         }
@@ -390,18 +626,19 @@ impl<W> ConfigBuilder<W> {
     /// Calls the window must hold before a rate may open the breaker (default 10).
     pub const fn minimum_calls(mut self, n: u32) -> Self {
         if n == 0 {
-            return self.fail(ConfigError::Zero("minimum_calls"));
+            return self.fail(ConfigError::new("minimum_calls", ConfigErrorKind::Zero));
         }
         self.settings.minimum_calls = n;
+        self.minimum_calls_set = true;
         self
     }
 
     /// A fixed open duration (pybreaker's `reset_timeout`; default 30 s).
     pub const fn open_for(mut self, d: Duration) -> Self {
-        match check_duration(d, "open duration") {
-            Ok(d) => {
-                self.settings.open.base = d;
-                self.settings.open.max = d;
+        match check_duration(d, "open_for") {
+            Ok(us) => {
+                self.settings.open.base = us;
+                self.settings.open.max = us;
                 self.settings.open.multiplier = 1;
             }
             Err(e) => self = self.fail(e),
@@ -418,15 +655,21 @@ impl<W> ConfigBuilder<W> {
         max: Duration,
     ) -> Self {
         if multiplier == 0 {
-            return self.fail(ConfigError::BadBackoff("multiplier must be at least 1"));
+            return self.fail(ConfigError::new(
+                "open_exponential(multiplier)",
+                ConfigErrorKind::Zero,
+            ));
         }
         match (
-            check_duration(base, "open duration"),
-            check_duration(max, "maximum open duration"),
+            check_duration(base, "open_exponential(base)"),
+            check_duration(max, "open_exponential(max)"),
         ) {
             (Ok(b), Ok(m)) => {
-                if m.as_micros() < b.as_micros() {
-                    return self.fail(ConfigError::BadBackoff("maximum is shorter than base"));
+                if m < b {
+                    return self.fail(ConfigError::new(
+                        "open_exponential(max)",
+                        ConfigErrorKind::MaxBelowBase { base, max },
+                    ));
                 }
                 self.settings.open.base = b;
                 self.settings.open.max = m;
@@ -440,7 +683,7 @@ impl<W> ConfigBuilder<W> {
     /// Shortens each open duration by a random part of up to `fraction` of it (in (0, 1]),
     /// drawn from `random`, so that breakers that opened together do not retry together.
     pub const fn jitter(mut self, fraction: f32, random: &'static dyn Random) -> Self {
-        match rate_ppm(fraction, "jitter fraction") {
+        match rate_ppm(fraction, "jitter") {
             Ok(ppm) => {
                 self.settings.open.jitter_ppm = ppm;
                 self.settings.open.random = Some(random);
@@ -452,39 +695,33 @@ impl<W> ConfigBuilder<W> {
 
     /// Trial calls admitted at once in half-open (default 1).
     pub const fn half_open_trials(mut self, n: u16) -> Self {
-        if n == 0 {
-            return self.fail(ConfigError::Zero("half_open_trials"));
+        match check_trials(n, "half_open_trials") {
+            Ok(n) => self.settings.half_open_trials = n,
+            Err(e) => self = self.fail(e),
         }
-        if n > MAX_TRIALS {
-            return self.fail(ConfigError::TooMany("half_open_trials", MAX_TRIALS));
-        }
-        self.settings.half_open_trials = n;
         self
     }
 
     /// Successful trials needed to close (pybreaker's `success_threshold`; default 1).
     pub const fn success_threshold(mut self, n: u16) -> Self {
-        if n == 0 {
-            return self.fail(ConfigError::Zero("success_threshold"));
+        match check_trials(n, "success_threshold") {
+            Ok(n) => self.settings.success_threshold = n,
+            Err(e) => self = self.fail(e),
         }
-        if n > MAX_TRIALS {
-            return self.fail(ConfigError::TooMany("success_threshold", MAX_TRIALS));
-        }
-        self.settings.success_threshold = n;
         self
     }
 
     /// How long half-open waits for trials that never report (hung, leaked) before it gives up
-    /// on them and re-opens. Default: the base open duration. [`Duration::MAX`] waits forever,
-    /// relying on dropped permits alone.
+    /// on them and re-opens. Default: the base open duration. [`Duration::MAX`] (or any span of
+    /// `u64::MAX` microseconds or more) waits forever, relying on dropped permits alone.
     pub const fn half_open_max_wait(mut self, d: Duration) -> Self {
         self.max_wait_set = true;
-        if d.as_micros() == u64::MAX {
-            self.settings.half_open_max_wait = d;
+        if micros(d) == u64::MAX {
+            self.settings.half_open_max_wait = u64::MAX;
             return self;
         }
-        match check_duration(d, "half-open maximum wait") {
-            Ok(d) => self.settings.half_open_max_wait = d,
+        match check_duration(d, "half_open_max_wait") {
+            Ok(us) => self.settings.half_open_max_wait = us,
             Err(e) => self = self.fail(e),
         }
         self
@@ -499,69 +736,125 @@ impl<W> ConfigBuilder<W> {
     }
 }
 
+const fn check_trials(n: u16, field: &'static str) -> Result<u16, ConfigError> {
+    if n == 0 {
+        Err(ConfigError::new(field, ConfigErrorKind::Zero))
+    } else if n > MAX_TRIALS {
+        Err(ConfigError::new(
+            field,
+            ConfigErrorKind::TooMany {
+                value: n as u64,
+                max: MAX_TRIALS as u64,
+            },
+        ))
+    } else {
+        Ok(n)
+    }
+}
+
+/// `minimum_calls` is more than the window can hold (checked only when a rate rule needs it).
+const fn minimum_above(s: &Settings, capacity: u32, window: WindowKind, set: bool) -> ConfigError {
+    let e = ConfigError::new(
+        "minimum_calls",
+        ConfigErrorKind::MinimumCallsAboveWindow {
+            minimum_calls: s.minimum_calls,
+            capacity,
+            window,
+        },
+    );
+    if set {
+        e
+    } else {
+        e.with_default()
+    }
+}
+
 impl<W: Window> ConfigBuilder<W> {
     /// Checks the whole configuration.
     ///
     /// # Errors
     ///
-    /// The first [`ConfigError`] met while building, or one about how the rules fit together.
+    /// The first [`ConfigError`] met while building, or one about how the rules fit together;
+    /// either way it carries the breaker's [`name`](ConfigBuilder::name).
     pub const fn build(self) -> Result<Config<W>, ConfigError> {
+        let name = self.settings.name;
+        match self.check() {
+            Ok(config) => Ok(config),
+            Err(e) => Err(e.with_breaker(name)),
+        }
+    }
+
+    const fn check(self) -> Result<Config<W>, ConfigError> {
         if let Some(e) = self.error {
             return Err(e);
         }
         let mut s = self.settings;
-        let rate_rule = s.failure_rate_ppm != 0 || s.slow_rate_ppm != 0;
+        let rate_field = if s.failure_rate_ppm != 0 {
+            Some("failure_rate")
+        } else if s.slow_rate_ppm != 0 {
+            Some("slow_calls(rate)")
+        } else {
+            None
+        };
+        let rate_rule = rate_field.is_some();
         match W::KIND {
             WindowKind::None => {
-                if rate_rule {
-                    return Err(ConfigError::RateWithoutWindow);
+                if let Some(field) = rate_field {
+                    return Err(ConfigError::new(field, ConfigErrorKind::RateWithoutWindow));
                 }
             }
             WindowKind::Count { size } => {
-                if size == 0 {
-                    return Err(ConfigError::WindowSize(
-                        "a count window must hold at least 1 call",
-                    ));
-                }
-                if size > crate::window::MAX_COUNT_WINDOW {
-                    return Err(ConfigError::WindowSize(
-                        "a count window holds at most 2^20 - 1 calls",
+                if size == 0 || size > crate::window::MAX_COUNT_WINDOW {
+                    return Err(ConfigError::new(
+                        "count_window",
+                        ConfigErrorKind::WindowSize {
+                            window: W::KIND,
+                            max: crate::window::MAX_COUNT_WINDOW,
+                        },
                     ));
                 }
                 if rate_rule && s.minimum_calls > size {
-                    return Err(ConfigError::MinimumCallsAboveWindow {
-                        minimum_calls: s.minimum_calls,
-                        capacity: size,
-                    });
+                    return Err(minimum_above(&s, size, W::KIND, self.minimum_calls_set));
                 }
             }
             WindowKind::Time { buckets } => {
-                if buckets == 0 {
-                    return Err(ConfigError::WindowSize(
-                        "a time window needs at least 1 bucket",
+                if buckets == 0 || buckets > crate::window::MAX_TIME_BUCKETS {
+                    return Err(ConfigError::new(
+                        "time_window",
+                        ConfigErrorKind::WindowSize {
+                            window: W::KIND,
+                            max: crate::window::MAX_TIME_BUCKETS,
+                        },
                     ));
                 }
-                if buckets > crate::window::MAX_TIME_BUCKETS {
-                    return Err(ConfigError::WindowSize(
-                        "a time window has at most 4096 buckets",
+                let span = s.bucket.saturating_mul(buckets as u64);
+                if span > MAX_DURATION_MICROS {
+                    return Err(ConfigError::new(
+                        "time_window",
+                        ConfigErrorKind::DurationTooLong {
+                            value: from_micros_or_max(span),
+                            max: MAX_DURATION,
+                        },
                     ));
-                }
-                if s.bucket.as_micros().saturating_mul(buckets as u64) > MAX_DURATION_MICROS {
-                    return Err(ConfigError::DurationTooLong("time window"));
                 }
                 // Each bucket counts at most `TIME_BUCKET_CAPACITY` calls, however many come in
                 // its width; a minimum above what all buckets together can hold is never met.
                 let capacity = buckets * crate::window::TIME_BUCKET_CAPACITY;
                 if rate_rule && s.minimum_calls > capacity {
-                    return Err(ConfigError::MinimumCallsAboveWindow {
-                        minimum_calls: s.minimum_calls,
-                        capacity,
-                    });
+                    return Err(minimum_above(&s, capacity, W::KIND, self.minimum_calls_set));
                 }
             }
         }
+        // A rule the user did not ask for never trips the breaker: with a rate rule, the
+        // consecutive-failures rule is on only if set explicitly.
+        if rate_rule && !self.threshold_set {
+            s.failure_threshold = 0;
+        }
         if s.failure_threshold == 0 && !rate_rule {
-            return Err(ConfigError::NoTripRule);
+            return Err(ConfigError::new(
+                "failure_threshold",
+                ConfigErrorKind::NoTripRule,
+            ));
         }
         if !self.max_wait_set {
             s.half_open_max_wait = s.open.base;
@@ -614,6 +907,10 @@ mod tests {
     use super::*;
     use crate::window::{CountWindow, TimeWindow};
 
+    fn err(field: &'static str, kind: ConfigErrorKind) -> ConfigError {
+        ConfigError::new(field, kind)
+    }
+
     #[test]
     fn defaults_match_pybreaker() {
         let c = Config::builder().build().unwrap();
@@ -624,6 +921,79 @@ mod tests {
         assert_eq!(s.success_threshold(), 1);
         assert!(s.trip_error());
         assert_eq!(s.half_open_max_wait(), Duration::from_secs(30));
+        assert_eq!(s.slow_call_threshold(), None);
+    }
+
+    #[test]
+    fn a_rate_rule_turns_the_default_consecutive_rule_off() {
+        let rate = Config::builder()
+            .count_window::<20>()
+            .failure_rate(0.5)
+            .build()
+            .unwrap();
+        assert_eq!(rate.settings().failure_threshold(), None);
+        let slow = Config::builder()
+            .time_window::<4>(Duration::from_secs(1))
+            .slow_calls(Duration::from_millis(100), 0.5)
+            .build()
+            .unwrap();
+        assert_eq!(slow.settings().failure_threshold(), None);
+        // Asked for explicitly, before or after the rate rule: kept.
+        for c in [
+            Config::builder()
+                .failure_threshold(5)
+                .count_window::<20>()
+                .failure_rate(0.5)
+                .build()
+                .unwrap(),
+            Config::builder()
+                .count_window::<20>()
+                .failure_rate(0.5)
+                .failure_threshold(5)
+                .build()
+                .unwrap(),
+        ] {
+            assert_eq!(c.settings().failure_threshold(), Some(5));
+        }
+        // A window without a rate rule changes nothing.
+        let plain = Config::builder().count_window::<20>().build().unwrap();
+        assert_eq!(plain.settings().failure_threshold(), Some(5));
+    }
+
+    #[test]
+    #[allow(clippy::std_instead_of_core)] // the point: std durations are taken as they are
+    fn std_and_core_durations_are_accepted_and_kept_in_micros() {
+        const C: Config = match Config::builder()
+            .open_for(std::time::Duration::from_millis(1_500))
+            .half_open_max_wait(core::time::Duration::from_nanos(2_000_999))
+            .build()
+        {
+            Ok(c) => c,
+            Err(_) => panic!(),
+        };
+        assert_eq!(C.settings().open().base_micros(), 1_500_000);
+        assert_eq!(C.settings().open().base(), Duration::from_millis(1_500));
+        assert_eq!(C.settings().half_open_max_wait_micros(), 2_000);
+        // Forever stays forever, however it is spelled.
+        for forever in [Duration::MAX, Duration::from_secs(u64::MAX)] {
+            let c = Config::builder()
+                .half_open_max_wait(forever)
+                .build()
+                .unwrap();
+            assert_eq!(c.settings().half_open_max_wait(), Duration::MAX);
+            assert_eq!(c.settings().half_open_max_wait_micros(), u64::MAX);
+        }
+        // Below a microsecond is nothing.
+        assert_eq!(
+            Config::builder()
+                .open_for(Duration::from_nanos(999))
+                .build()
+                .unwrap_err(),
+            err("open_for", ConfigErrorKind::ZeroDuration)
+        );
+        let debug = std::format!("{:?}", C.settings());
+        assert!(debug.contains("base: 1.5s"), "{debug}");
+        assert!(debug.contains("half_open_max_wait: 2ms"), "{debug}");
     }
 
     #[test]
@@ -631,19 +1001,25 @@ mod tests {
         let e = |r: Result<Config<_>, ConfigError>| r.unwrap_err();
         assert_eq!(
             e(Config::builder().failure_threshold(0).build()),
-            ConfigError::Zero("failure_threshold")
+            err("failure_threshold", ConfigErrorKind::Zero)
         );
         assert_eq!(
             e(Config::builder().half_open_trials(0).build()),
-            ConfigError::Zero("half_open_trials")
+            err("half_open_trials", ConfigErrorKind::Zero)
         );
         assert_eq!(
             e(Config::builder().success_threshold(0).build()),
-            ConfigError::Zero("success_threshold")
+            err("success_threshold", ConfigErrorKind::Zero)
         );
         assert_eq!(
             e(Config::builder().failure_rate(0.5).build()),
-            ConfigError::RateWithoutWindow
+            err("failure_rate", ConfigErrorKind::RateWithoutWindow)
+        );
+        assert_eq!(
+            e(Config::builder()
+                .slow_calls(Duration::from_secs(1), 0.5)
+                .build()),
+            err("slow_calls(rate)", ConfigErrorKind::RateWithoutWindow)
         );
         for bad in [0.0, -0.1, 1.01, f32::NAN] {
             assert_eq!(
@@ -652,12 +1028,18 @@ mod tests {
                     .failure_rate(bad)
                     .build()
                     .unwrap_err(),
-                ConfigError::RateOutOfRange("failure_rate")
+                err("failure_rate", ConfigErrorKind::RateOutOfRange)
             );
         }
         assert_eq!(
             Config::builder().count_window::<0>().build().unwrap_err(),
-            ConfigError::WindowSize("a count window must hold at least 1 call")
+            err(
+                "count_window",
+                ConfigErrorKind::WindowSize {
+                    window: WindowKind::Count { size: 0 },
+                    max: crate::window::MAX_COUNT_WINDOW
+                }
+            )
         );
         assert_eq!(
             Config::builder()
@@ -666,24 +1048,34 @@ mod tests {
                 .minimum_calls(6)
                 .build()
                 .unwrap_err(),
-            ConfigError::MinimumCallsAboveWindow {
-                minimum_calls: 6,
-                capacity: 5
-            }
+            err(
+                "minimum_calls",
+                ConfigErrorKind::MinimumCallsAboveWindow {
+                    minimum_calls: 6,
+                    capacity: 5,
+                    window: WindowKind::Count { size: 5 }
+                }
+            )
         );
         assert_eq!(
             Config::builder()
                 .open_for(Duration::ZERO)
                 .build()
                 .unwrap_err(),
-            ConfigError::ZeroDuration("open duration")
+            err("open_for", ConfigErrorKind::ZeroDuration)
         );
         assert_eq!(
             Config::builder()
                 .open_for(Duration::MAX)
                 .build()
                 .unwrap_err(),
-            ConfigError::DurationTooLong("open duration")
+            err(
+                "open_for",
+                ConfigErrorKind::DurationTooLong {
+                    value: Duration::MAX,
+                    max: MAX_DURATION
+                }
+            )
         );
         assert_eq!(
             Config::builder()
@@ -691,39 +1083,180 @@ mod tests {
                 .failure_rate(0.5)
                 .build()
                 .unwrap_err(),
-            ConfigError::WindowSize("a time window needs at least 1 bucket")
+            err(
+                "time_window",
+                ConfigErrorKind::WindowSize {
+                    window: WindowKind::Time { buckets: 0 },
+                    max: crate::window::MAX_TIME_BUCKETS
+                }
+            )
         );
         assert_eq!(
             Config::builder()
                 .time_window::<4>(Duration::ZERO)
                 .build()
                 .unwrap_err(),
-            ConfigError::ZeroDuration("time window bucket")
+            err("time_window(bucket)", ConfigErrorKind::ZeroDuration)
         );
         assert_eq!(
             Config::builder()
                 .no_failure_threshold()
                 .build()
                 .unwrap_err(),
-            ConfigError::NoTripRule
+            err("failure_threshold", ConfigErrorKind::NoTripRule)
         );
         assert_eq!(
             Config::builder()
                 .open_exponential(Duration::from_secs(2), 2, Duration::from_secs(1))
                 .build()
                 .unwrap_err(),
-            ConfigError::BadBackoff("maximum is shorter than base")
+            err(
+                "open_exponential(max)",
+                ConfigErrorKind::MaxBelowBase {
+                    base: Duration::from_secs(2),
+                    max: Duration::from_secs(1)
+                }
+            )
         );
-        // The first error wins, and the message is lowercase without a trailing period.
+        assert_eq!(
+            Config::builder()
+                .half_open_trials(MAX_TRIALS + 1)
+                .build()
+                .unwrap_err(),
+            err(
+                "half_open_trials",
+                ConfigErrorKind::TooMany {
+                    value: MAX_TRIALS as u64 + 1,
+                    max: MAX_TRIALS as u64
+                }
+            )
+        );
+        // The first error wins.
         let err = Config::builder()
             .failure_threshold(0)
             .half_open_trials(0)
             .build()
             .unwrap_err();
-        assert_eq!(err, ConfigError::Zero("failure_threshold"));
-        let mut text = heapless_display(&err);
-        assert_eq!(text.as_str(), "failure_threshold must be at least 1");
-        text.clear();
+        assert_eq!(err.field(), "failure_threshold");
+    }
+
+    #[test]
+    fn errors_name_the_breaker_and_field_and_say_when_a_value_is_a_default() {
+        let text = |e: ConfigError| std::format!("{e}");
+        // The name is filled in by `build`, even when given after the failing call.
+        let e = Config::builder()
+            .failure_threshold(0)
+            .name("payments")
+            .build()
+            .unwrap_err();
+        assert_eq!(e.breaker(), "payments");
+        assert_eq!(
+            text(e),
+            r#"breaker "payments": failure_threshold must be at least 1"#
+        );
+        let e = Config::builder()
+            .name("payments")
+            .count_window::<5>()
+            .failure_rate(0.5)
+            .build()
+            .unwrap_err();
+        assert!(e.is_default());
+        assert_eq!(
+            text(e),
+            r#"breaker "payments": minimum_calls (10, the default) exceeds what the count window holds (5)"#
+        );
+        let e = Config::builder()
+            .count_window::<5>()
+            .failure_rate(0.5)
+            .minimum_calls(6)
+            .build()
+            .unwrap_err();
+        assert!(!e.is_default());
+        assert_eq!(
+            text(e),
+            "minimum_calls (6) exceeds what the count window holds (5)"
+        );
+        let e = Config::builder()
+            .time_window::<2>(Duration::from_secs(1))
+            .failure_rate(0.5)
+            .minimum_calls(200_000)
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            text(e),
+            "minimum_calls (200000) exceeds what the time window holds (131070)"
+        );
+        // Durations print as durations.
+        let e = Config::builder()
+            .name("db")
+            .open_exponential(Duration::from_secs(2), 2, Duration::from_millis(1_500))
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            text(e),
+            r#"breaker "db": open_exponential(max) (1.5s) is shorter than the first open duration (2s)"#
+        );
+        let e = Config::builder()
+            .open_for(Duration::from_secs(1 << 40))
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            text(e),
+            "open_for (1099511627776s) is longer than the clock can hold (1125899906.842624s)"
+        );
+        let e = Config::builder()
+            .time_window::<4096>(Duration::from_secs(1 << 30))
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            text(e),
+            "time_window (4398046511104s) is longer than the clock can hold (1125899906.842624s)"
+        );
+        assert_eq!(
+            text(Config::builder().count_window::<0>().build().unwrap_err()),
+            "count_window (0 calls) must hold 1 to 1048575 calls"
+        );
+        assert_eq!(
+            text(
+                Config::builder()
+                    .half_open_trials(2_000)
+                    .build()
+                    .unwrap_err()
+            ),
+            "half_open_trials (2000) must be at most 1023"
+        );
+        assert_eq!(
+            text(
+                Config::builder()
+                    .no_failure_threshold()
+                    .build()
+                    .unwrap_err()
+            ),
+            "no rule could ever open the breaker: failure_threshold is off and no rate rule is set"
+        );
+        assert_eq!(
+            text(
+                Config::builder()
+                    .count_window::<5>()
+                    .failure_rate(2.0)
+                    .build()
+                    .unwrap_err()
+            ),
+            "failure_rate must be in (0, 1]"
+        );
+    }
+
+    #[test]
+    fn errors_are_built_in_const_code() {
+        const E: ConfigError = match Config::builder().name("fw").half_open_trials(0).build() {
+            Ok(_) => panic!(),
+            Err(e) => e,
+        };
+        assert_eq!(
+            E,
+            err("half_open_trials", ConfigErrorKind::Zero).with_breaker("fw")
+        );
+        assert_eq!(E.kind(), ConfigErrorKind::Zero);
     }
 
     #[test]
@@ -739,6 +1272,7 @@ mod tests {
             c.settings().slow_call(),
             Some((Duration::from_millis(100), 250_000))
         );
+        assert_eq!(c.settings().slow_call_micros(), Some(100_000));
         let t: Config<TimeWindow<10>> = Config::builder()
             .time_window::<10>(Duration::from_secs(1))
             .no_failure_threshold()
@@ -746,10 +1280,7 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!(t.settings().failure_threshold(), None);
+        assert_eq!(t.settings().bucket_micros(), 1_000_000);
         let _: Config<CountWindow<3>> = Config::builder().count_window::<3>().build().unwrap();
-    }
-
-    fn heapless_display(e: &ConfigError) -> std::string::String {
-        std::format!("{e}")
     }
 }

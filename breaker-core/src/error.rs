@@ -97,7 +97,7 @@ impl fmt::Display for Rejected {
             write!(f, "circuit breaker `{}` is {}", self.name, self.state)?;
         }
         match self.retry_after() {
-            Some(d) => write!(f, "; retry after {d}"),
+            Some(d) => write!(f, "; retry after {d:?}"),
             None => Ok(()),
         }
     }
@@ -125,7 +125,7 @@ impl fmt::Display for LimitReached {
             write!(f, "concurrency limit `{}` reached", self.name)?;
         }
         if self.waited > Duration::ZERO {
-            write!(f, " after waiting {}", self.waited)?;
+            write!(f, " after waiting {:?}", self.waited)?;
         }
         Ok(())
     }
@@ -235,7 +235,7 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
             Error::Inner(e) => fmt::Display::fmt(e, f),
             // The call's error is the source: an error reporter prints it next.
             Error::Tripped(_) => f.write_str("the call failed and opened the circuit breaker"),
-            Error::Timeout { after } => write!(f, "call timed out after {after}"),
+            Error::Timeout { after } => write!(f, "call timed out after {after:?}"),
             Error::LimitReached(l) => fmt::Display::fmt(l, f),
         }
     }

@@ -30,7 +30,7 @@ pub use breaker_macros::circuit_core as circuit;
 #[cfg(feature = "std")]
 pub use clock::StdClock;
 pub use clock::{Clock, Duration, GlobalClock, Instant, ManualClock};
-pub use config::{AsConfig, Config, ConfigBuilder, ConfigError, Settings};
+pub use config::{AsConfig, Config, ConfigBuilder, ConfigError, ConfigErrorKind, Settings};
 pub use error::{Error, LimitReached, Rejected};
 pub use future::Call;
 pub use listener::Listener;

@@ -259,10 +259,10 @@ const fn rate_reached(part: u32, calls: u32, ppm: u32) -> bool {
 
 /// When trials starting now are given up: `now + half_open_max_wait`, or never.
 fn trial_deadline(s: &Settings, env: &mut impl Env) -> Option<Instant> {
-    if s.half_open_max_wait.as_micros() == u64::MAX {
+    if s.half_open_max_wait == u64::MAX {
         None
     } else {
-        Some(env.now() + s.half_open_max_wait)
+        Some(env.now().saturating_add_micros(s.half_open_max_wait))
     }
 }
 
@@ -352,7 +352,7 @@ impl Machine {
             trials: 0,
             successes: 0,
             opens,
-            deadline: Some(now + s.open.duration(opens, random)),
+            deadline: Some(now.saturating_add_micros(s.open.duration_micros(opens, random))),
         }
     }
 
@@ -428,13 +428,23 @@ impl Machine {
         let rejected = |retry_after| Admission::Rejected { retry_after };
         match self.state {
             State::ForcedOpen => self.step(self, rejected(None)),
-            State::Open => match self.deadline {
-                // A racing transition has not published its deadline yet: still open.
-                None => self.step(self, rejected(Some(s.open.nominal(self.opens)))),
-                Some(_) => {
-                    if let Some(left) = self.open_time_left(env.now()) {
-                        self.step(self, rejected(Some(left)))
-                    } else {
+            State::Open => {
+                // The time left in microseconds, made a `Duration` in one place.
+                let left = match self.deadline {
+                    // A racing transition has not published its deadline yet: still open.
+                    None => Some(s.open.nominal_micros(self.opens)),
+                    Some(deadline) => {
+                        let now = env.now();
+                        if now < deadline {
+                            Some(deadline.micros_since(now))
+                        } else {
+                            None
+                        }
+                    }
+                };
+                match left {
+                    Some(us) => self.step(self, rejected(Some(Duration::from_micros(us)))),
+                    None => {
                         let half = self.half_opened(s, env);
                         let next = Machine { trials: 1, ..half };
                         let value = Admission::Admitted {
@@ -444,7 +454,7 @@ impl Machine {
                         self.step(next, value)
                     }
                 }
-            },
+            }
             State::HalfOpen => {
                 // Trials that outlived the maximum wait are given up first, whether or not a slot
                 // is free, as `advance` (and so `CircuitBreaker::state`) has it. Asks the time

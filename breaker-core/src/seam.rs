@@ -362,7 +362,7 @@ impl crate::backoff::Backoff {
 
     /// The longest open duration, before jitter.
     pub const fn max(&self) -> Duration {
-        self.max
+        Duration::from_micros(self.max)
     }
 
     /// The largest part of a duration that jitter takes away, in parts per million (0: none).

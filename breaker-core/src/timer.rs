@@ -40,7 +40,7 @@
 use core::future::Future;
 
 use crate::clock::{Duration, GlobalClock};
-use crate::config::ConfigError;
+use crate::config::{ConfigError, ConfigErrorKind};
 use crate::error::Error;
 
 pub(crate) mod breaker;
@@ -151,12 +151,19 @@ pub const MAX_PERMITS: usize = u16::MAX as usize;
 ///
 /// # Errors
 ///
-/// [`ConfigError::Zero`] for no permits, [`ConfigError::TooMany`] above [`MAX_PERMITS`].
+/// A [`ConfigError`] about the field `"permits"`: [`ConfigErrorKind::Zero`] for no permits,
+/// [`ConfigErrorKind::TooMany`] above [`MAX_PERMITS`].
 pub const fn check_permits(permits: usize) -> Result<usize, ConfigError> {
     if permits == 0 {
-        Err(ConfigError::Zero("concurrency limit"))
+        Err(ConfigError::new("permits", ConfigErrorKind::Zero))
     } else if permits > MAX_PERMITS {
-        Err(ConfigError::TooMany("concurrency limit", u16::MAX))
+        Err(ConfigError::new(
+            "permits",
+            ConfigErrorKind::TooMany {
+                value: permits as u64,
+                max: MAX_PERMITS as u64,
+            },
+        ))
     } else {
         Ok(permits)
     }

@@ -72,7 +72,7 @@ async fn sensor(name: &'static str, breaker: &'static CircuitBreaker<Config, Pri
             Ok(_) => ok += 1,
             Err(Error::Timeout { after }) => {
                 failed += 1;
-                println!("[{:6.3}s] {name}: no answer within {after}", now());
+                println!("[{:6.3}s] {name}: no answer within {after:?}", now());
             }
             Err(e) => println!("[{:6.3}s] {name}: {e}", now()),
         }

@@ -6,9 +6,9 @@ mod limit;
 pub use breaker_core;
 pub use breaker_core::timer::{Fallback, NoLimit, OnTimeout, PolicyBuilder, Protected};
 pub use breaker_core::{
-    classify, listener, window, Breaker, Config, ConfigBuilder, ConfigError, CountWindow, Duration,
-    Error, Handle, Instant, LimitReached, Listener, NoWindow, Outcome, Permit, Policy, Rejected,
-    State, Stats, TimeWindow, Transition,
+    classify, listener, window, Breaker, Config, ConfigBuilder, ConfigError, ConfigErrorKind,
+    CountWindow, Duration, Error, Handle, Instant, LimitReached, Listener, NoWindow, Outcome,
+    Permit, Policy, Rejected, State, Stats, TimeWindow, Transition,
 };
 /// `#[circuit]` on an `async fn` or `fn` returning `Result<T, E>`, with a `static` breaker on embassy-time's clock.
 #[cfg(feature = "macros")]
@@ -35,15 +35,22 @@ impl Clock for Embassy {
     }
 }
 
-/// `micros` in ticks, rounded up, saturating (embassy-time's own conversion overflows on long
+/// `d` in ticks, rounded up, saturating (embassy-time's own conversion overflows on long
 /// durations).
-const fn ticks(micros: u64) -> u64 {
-    let t = (micros as u128 * embassy_time::TICK_HZ as u128).div_ceil(1_000_000);
-    if t > u64::MAX as u128 {
-        u64::MAX
+///
+/// Whole seconds and the nanoseconds are converted apart, so that for every tick rate embassy-time
+/// offers (up to a few GHz) the arithmetic stays in 64 bits: no 128-bit routines in the firmware.
+const fn ticks(d: Duration) -> u64 {
+    const HZ: u64 = embassy_time::TICK_HZ;
+    let whole = d.as_secs().saturating_mul(HZ);
+    let nanos = d.subsec_nanos() as u64; // < 10^9
+    let part = if HZ <= u64::MAX / 1_000_000_000 {
+        (nanos * HZ).div_ceil(1_000_000_000)
     } else {
-        t as u64
-    }
+        // Not reached at any rate embassy-time offers; folded away at compile time.
+        (nanos as u128 * HZ as u128).div_ceil(1_000_000_000) as u64
+    };
+    whole.saturating_add(part)
 }
 
 impl Timer for Embassy {
@@ -52,7 +59,7 @@ impl Timer for Embassy {
     /// An `embassy_time::Timer`; a duration past the end of the clock's range never completes.
     #[inline]
     fn sleep(&self, duration: Duration) -> embassy_time::Timer {
-        let d = embassy_time::Duration::from_ticks(ticks(duration.as_micros()));
+        let d = embassy_time::Duration::from_ticks(ticks(duration));
         let at = embassy_time::Instant::now()
             .checked_add(d)
             .unwrap_or(embassy_time::Instant::MAX);
@@ -79,8 +86,14 @@ mod tests {
     #[test]
     fn tick_conversion_rounds_up_and_saturates() {
         // The mock driver of the host tests runs at 1 MHz.
-        assert_eq!(ticks(0), 0);
-        assert_eq!(ticks(1_500), 1_500);
-        assert_eq!(ticks(u64::MAX), u64::MAX);
+        assert_eq!(ticks(Duration::ZERO), 0);
+        assert_eq!(ticks(Duration::from_micros(1_500)), 1_500);
+        assert_eq!(ticks(Duration::from_nanos(1)), 1);
+        assert_eq!(ticks(Duration::new(3, 999_999_001)), 4_000_000);
+        assert_eq!(
+            ticks(Duration::from_secs(u64::MAX / 1_000_000 + 1)),
+            u64::MAX
+        );
+        assert_eq!(ticks(Duration::MAX), u64::MAX);
     }
 }

@@ -130,8 +130,8 @@ impl<M: RawMutex, const N: usize> Limit<M, N> {
     ///
     /// # Errors
     ///
-    /// [`ConfigError::Zero`] for no permits, [`ConfigError::TooMany`] above
-    /// [`breaker_core::timer::MAX_PERMITS`].
+    /// A [`ConfigError`] about `"permits"`: [`crate::ConfigErrorKind::Zero`] for no permits,
+    /// [`crate::ConfigErrorKind::TooMany`] above [`breaker_core::timer::MAX_PERMITS`].
     pub const fn try_new(permits: usize) -> Result<Self, ConfigError> {
         match check_permits(permits) {
             Ok(permits) => Ok(Limit {

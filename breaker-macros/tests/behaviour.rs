@@ -213,7 +213,7 @@ fn presets_set_defaults_that_options_override() {
     let left = with_preset_overridden_breaker().retry_after().unwrap();
     assert!(
         left <= Duration::from_secs(5) && left > Duration::from_secs(4),
-        "{left}"
+        "{left:?}"
     );
     assert!(with_preset_overridden().unwrap_err().is_rejected());
 }

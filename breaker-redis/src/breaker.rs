@@ -623,10 +623,9 @@ async fn serve<
                     }
                     Some(Admission::Rejected { retry_after }) => {
                         let wait = retry_after
-                            .map(|d| d.to_core())
                             .unwrap_or(inner.options.poll_interval)
                             .min(inner.options.poll_interval);
-                        v.acquire_after = Some(local + Duration::from_core(wait));
+                        v.acquire_after = Some(local + wait);
                         None
                     }
                     _ => None,

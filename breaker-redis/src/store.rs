@@ -170,21 +170,17 @@ pub struct Store {
 /// The settings, as the script's arguments 3..=17.
 fn settings_args(s: &Settings, random: u32, buckets: u32, min_processes: u32) -> [i64; 15] {
     let open = s.open();
-    let wait = s.half_open_max_wait();
+    let wait = s.half_open_max_wait_micros();
     [
         s.failure_threshold().unwrap_or(0) as i64,
-        open.base().as_micros() as i64,
+        open.base_micros() as i64,
         open.multiplier() as i64,
-        open.max().as_micros() as i64,
+        open.max_micros() as i64,
         open.jitter_ppm() as i64,
         random as i64,
         s.half_open_trials() as i64,
         s.success_threshold() as i64,
-        if wait.as_micros() == u64::MAX {
-            -1
-        } else {
-            wait.as_micros() as i64
-        },
+        if wait == u64::MAX { -1 } else { wait as i64 },
         s.slow_call().map_or(0, |(_, ppm)| ppm) as i64,
         s.failure_rate_ppm().unwrap_or(0) as i64,
         s.minimum_calls() as i64,

@@ -91,7 +91,7 @@ async fn window_differential(config: Config<TimeWindow<BUCKETS>>, seed: u64, ste
                         failure: rep.outcome == Outcome::Failure,
                         slow: rep.slow,
                     };
-                    let counts = window.record(env.now(), s.bucket(), sample);
+                    let counts = window.record(env.now(), s.bucket_micros(), sample);
                     rep.window_trips = machine::window_trips(counts, s);
                 }
                 let st = m.record(rep, s, &mut env);

@@ -17,6 +17,7 @@ use core::cell::{Cell, RefCell};
 use std::io::Write;
 use std::sync::Mutex;
 
+use breaker_core::clock::micros;
 use breaker_core::listener::Listener;
 use breaker_core::window::Window;
 use breaker_core::{
@@ -300,7 +301,7 @@ impl Listener for SimListener<'_> {
             to: sim_state(t.to),
             generation: t.generation,
             open_for: match t.to {
-                State::Open => stats.retry_after.map(|d| d.as_micros()),
+                State::Open => stats.retry_after.map(micros),
                 _ => None,
             },
             consecutive_failures: stats.consecutive_failures,
@@ -347,7 +348,7 @@ impl<W: Window> Subject for Adapter<'_, '_, W> {
                     generation,
                 })
             }
-            Err(r) => Err(r.retry_after().map(|d| d.as_micros())),
+            Err(r) => Err(r.retry_after().map(micros)),
         }
     }
 
@@ -431,8 +432,8 @@ impl<C: Clock, W: Write> TraceRecorder<C, W> {
         let row = TraceRow {
             at: self.clock.now().as_micros(),
             event,
-            latency: latency.map(|d| d.as_micros()),
-            retry_after: retry_after.map(|d| d.as_micros()),
+            latency: latency.map(micros),
+            retry_after: retry_after.map(micros),
         };
         // A poisoned lock only means another thread panicked mid-write: keep recording.
         let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());

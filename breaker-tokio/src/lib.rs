@@ -7,9 +7,9 @@ use std::sync::OnceLock;
 pub use breaker_core;
 pub use breaker_core::timer::{Fallback, NoLimit, OnTimeout, PolicyBuilder, Protected};
 pub use breaker_core::{
-    classify, listener, window, Breaker, Config, ConfigBuilder, ConfigError, CountWindow, Duration,
-    Error, Handle, Instant, LimitReached, Listener, NoWindow, Outcome, Permit, Policy, Rejected,
-    State, Stats, TimeWindow, Transition,
+    classify, listener, window, Breaker, Config, ConfigBuilder, ConfigError, ConfigErrorKind,
+    CountWindow, Duration, Error, Handle, Instant, LimitReached, Listener, NoWindow, Outcome,
+    Permit, Policy, Rejected, State, Stats, TimeWindow, Transition,
 };
 /// `#[circuit]` on an `async fn` or `fn` returning `Result<T, E>`, with a `static` breaker on tokio's clock.
 #[cfg(feature = "macros")]
@@ -92,7 +92,7 @@ impl Clock for Tokio {
     #[inline]
     fn now(&self) -> Instant {
         let since = tokio::time::Instant::now().saturating_duration_since(epoch());
-        Instant::from_micros(Duration::from_core(since).as_micros())
+        Instant::from_micros(breaker_core::clock::micros(since))
     }
 }
 
@@ -103,7 +103,7 @@ impl Timer for Tokio {
     /// (the breaker calls it while its future is polled).
     #[inline]
     fn sleep(&self, duration: Duration) -> tokio::time::Sleep {
-        tokio::time::sleep(duration.to_core())
+        tokio::time::sleep(duration)
     }
 }
 

@@ -17,13 +17,15 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 /// # Examples
 ///
 /// ```
-/// use breaker_tokio::{ConfigError, Limit};
+/// use breaker_tokio::{ConfigError, ConfigErrorKind, Limit};
 ///
 /// let pool = Limit::named("api_pool", 10)?;
 /// let again = Limit::named("api_pool", 10)?; // the same 10 slots
 /// assert_eq!(again.available(), 10);
-/// assert_eq!(Limit::named("api_pool", 5).unwrap_err(), ConfigError::Conflict("api_pool"));
-/// assert_eq!(Limit::new(0).unwrap_err(), ConfigError::Zero("concurrency limit"));
+/// let conflict = Limit::named("api_pool", 5).unwrap_err();
+/// assert_eq!(conflict.kind(), ConfigErrorKind::Conflict { name: "api_pool" });
+/// assert_eq!(conflict.to_string(), r#""api_pool" already exists with different permits"#);
+/// assert_eq!(Limit::new(0).unwrap_err(), ConfigError::new("permits", ConfigErrorKind::Zero));
 /// # drop(pool);
 /// # Ok::<(), ConfigError>(())
 /// ```
@@ -55,8 +57,8 @@ impl Limit {
     ///
     /// # Errors
     ///
-    /// [`ConfigError::Zero`] for no permits, [`ConfigError::TooMany`] above
-    /// [`breaker_core::timer::MAX_PERMITS`].
+    /// A [`ConfigError`] about `"permits"`: [`crate::ConfigErrorKind::Zero`] for no permits,
+    /// [`crate::ConfigErrorKind::TooMany`] above [`breaker_core::timer::MAX_PERMITS`].
     pub fn new(permits: usize) -> Result<Limit, ConfigError> {
         check_permits(permits).map(|n| Limit::build("", n))
     }
@@ -66,8 +68,8 @@ impl Limit {
     ///
     /// # Errors
     ///
-    /// As [`Limit::new`], and [`ConfigError::Conflict`] if `name` exists with another number of
-    /// permits.
+    /// As [`Limit::new`], and [`crate::ConfigErrorKind::Conflict`] if `name` exists with another number
+    /// of permits.
     pub fn named(name: &'static str, permits: usize) -> Result<Limit, ConfigError> {
         let permits = check_permits(permits)?;
         NAMED.get_or_insert_with(name, permits, || Limit::build(name, permits))

@@ -85,7 +85,7 @@ async fn front(upstream: SocketAddr, open_for: Duration) -> io::Result<SocketAdd
     let config = Config::builder()
         .name("upstream")
         .failure_threshold(3)
-        .open_for(open_for.into())
+        .open_for(open_for)
         .build()
         .map_err(|e| io::Error::other(format!("{e:?}")))?;
     let breaker = Arc::new(CircuitBreaker::<StdClock>::new(config));

@@ -76,7 +76,7 @@ impl<B, E, F: FnMut(StatusCode) -> Outcome> Classify<Response<B>, E> for Status<
 /// seconds, rounded up (so a client that obeys it does not come back too early); `None` when
 /// the breaker does not know (forced open).
 pub fn retry_after(rejected: &Rejected) -> Option<HeaderValue> {
-    let wait = core::time::Duration::from(rejected.retry_after()?);
+    let wait = rejected.retry_after()?;
     let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     Some(HeaderValue::from(secs))
 }

@@ -539,3 +539,39 @@ fn a_trial_starting_with_none_in_flight_gets_the_whole_maximum_wait() {
     assert_eq!(m.acquire(s, &mut at(204)).next.state, State::HalfOpen);
     assert_eq!(m.acquire(s, &mut at(205)).next.state, State::Open);
 }
+
+/// A rule the configuration does not ask for never trips the breaker: with only a failure-rate
+/// rule, a run of failures longer than the default consecutive threshold (5) opens nothing until
+/// the window says so.
+#[test]
+fn a_rate_only_configuration_is_not_tripped_by_the_default_consecutive_rule() {
+    let c = Config::builder()
+        .count_window::<20>()
+        .failure_rate(0.5)
+        .minimum_calls(20)
+        .build()
+        .unwrap();
+    let s = c.settings();
+    let mut m = Machine::INITIAL;
+    let mut env = at(0);
+    for _ in 0..19 {
+        m = call(m, s, &mut env, Outcome::Failure).next;
+        assert_eq!(m.state, State::Closed);
+    }
+    // The 20th failure fills the window: now the rate rule, and only it, opens.
+    let (m, g, _) = admit(m, s, &mut env);
+    let report = Report {
+        window_trips: true,
+        ..Report::new(g, Outcome::Failure)
+    };
+    assert_eq!(m.record(report, s, &mut env).next.state, State::Open);
+    // Asked for explicitly, the consecutive rule still opens at 5.
+    let both = Config::builder()
+        .count_window::<20>()
+        .failure_rate(0.5)
+        .minimum_calls(20)
+        .failure_threshold(5)
+        .build()
+        .unwrap();
+    assert_eq!(open_machine(both.settings()).failures, 5);
+}

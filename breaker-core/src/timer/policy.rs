@@ -3,8 +3,8 @@
 use core::fmt;
 
 use crate::backoff::Random;
-use crate::clock::{Duration, MAX_DURATION_MICROS};
-use crate::config::ConfigError;
+use crate::clock::Duration;
+use crate::config::{check_duration, ConfigError};
 use crate::timer::{ConcurrencyLimit, NoLimit};
 
 /// The default interval at which a waiting caller looks again when it cannot know when it will
@@ -15,7 +15,7 @@ const DEFAULT_POLL: Duration = Duration::from_millis(10);
 ///
 /// Built and checked once with [`Policy::builder`] (every method is `const`, so a firmware can
 /// keep its policies in `static`s), given a concurrency limit with [`Policy::limit`], then used for any number of calls with
-/// [`crate::RuntimeBreaker::call_with`] or [`crate::RuntimeBreaker::protect`].
+/// [`crate::CircuitBreaker::call_with`] or [`crate::CircuitBreaker::protect`].
 ///
 /// `S` is the concurrency limit ([`NoLimit`] for none): a handle to the runtime adapter's limit,
 /// or a reference to one.
@@ -23,7 +23,7 @@ const DEFAULT_POLL: Duration = Duration::from_millis(10);
 /// # Examples
 ///
 /// ```
-/// use breaker_core::{ConfigError, Duration, Policy};
+/// use breaker_core::{ConfigError, ConfigErrorKind, Duration, Policy};
 ///
 /// let policy = Policy::builder()
 ///     .timeout(Duration::from_millis(250))
@@ -34,7 +34,7 @@ const DEFAULT_POLL: Duration = Duration::from_millis(10);
 /// // Invalid durations are refused when the policy is built.
 /// assert_eq!(
 ///     Policy::builder().timeout(Duration::ZERO).build().unwrap_err(),
-///     ConfigError::ZeroDuration("timeout")
+///     ConfigError::new("timeout", ConfigErrorKind::ZeroDuration)
 /// );
 /// # Ok::<(), ConfigError>(())
 /// ```
@@ -131,15 +131,15 @@ pub struct PolicyBuilder {
     error: Option<ConfigError>,
 }
 
-const fn check(d: Duration, what: &'static str, forever: bool) -> Result<Duration, ConfigError> {
-    if d.as_micros() == 0 {
-        Err(ConfigError::ZeroDuration(what))
-    } else if forever && d.as_micros() == u64::MAX {
-        Ok(d)
-    } else if d.as_micros() > MAX_DURATION_MICROS {
-        Err(ConfigError::DurationTooLong(what))
-    } else {
-        Ok(d)
+/// `d`, if neither zero nor longer than the clock can hold; with `forever`, any span of
+/// `u64::MAX` microseconds or more is [`Duration::MAX`] (no limit).
+const fn check(d: Duration, field: &'static str, forever: bool) -> Result<Duration, ConfigError> {
+    if forever && crate::clock::micros(d) == u64::MAX {
+        return Ok(Duration::MAX);
+    }
+    match check_duration(d, field) {
+        Ok(_) => Ok(d),
+        Err(e) => Err(e),
     }
 }
 
@@ -184,7 +184,7 @@ impl PolicyBuilder {
     ///
     /// Refused by `build` when zero or longer than the clock can hold.
     pub const fn poll_interval(mut self, interval: Duration) -> Self {
-        match check(interval, "poll interval", false) {
+        match check(interval, "poll_interval", false) {
             Ok(d) => self.policy.poll = d,
             Err(e) => self = self.fail(e),
         }
@@ -197,7 +197,7 @@ impl PolicyBuilder {
     ///
     /// Refused by `build` when zero.
     pub const fn limit_wait(mut self, max_wait: Duration) -> Self {
-        match check(max_wait, "limit wait", true) {
+        match check(max_wait, "limit_wait", true) {
             Ok(d) => self.policy.limit_wait = Some(d),
             Err(e) => self = self.fail(e),
         }
@@ -249,42 +249,65 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::std_instead_of_core)] // std durations are taken as they are
     fn invalid_durations_are_refused() {
+        use crate::clock::{MAX_DURATION, MAX_DURATION_MICROS};
+        use crate::config::ConfigErrorKind::{DurationTooLong, ZeroDuration};
         let zero = Duration::ZERO;
         let long = Duration::from_micros(MAX_DURATION_MICROS + 1);
         let err = |b: PolicyBuilder| b.build().unwrap_err();
+        let too_long = |value| DurationTooLong {
+            value,
+            max: MAX_DURATION,
+        };
         assert_eq!(
             err(Policy::builder().timeout(zero)),
-            ConfigError::ZeroDuration("timeout")
+            ConfigError::new("timeout", ZeroDuration)
         );
         assert_eq!(
             err(Policy::builder().timeout(long)),
-            ConfigError::DurationTooLong("timeout")
+            ConfigError::new("timeout", too_long(long))
         );
         assert_eq!(
             err(Policy::builder().timeout(Duration::MAX)),
-            ConfigError::DurationTooLong("timeout")
+            ConfigError::new("timeout", too_long(Duration::MAX))
         );
         assert_eq!(
             err(Policy::builder().wait(zero)),
-            ConfigError::ZeroDuration("wait")
+            ConfigError::new("wait", ZeroDuration)
         );
         assert_eq!(
             err(Policy::builder().poll_interval(zero)),
-            ConfigError::ZeroDuration("poll interval")
+            ConfigError::new("poll_interval", ZeroDuration)
         );
         assert_eq!(
             err(Policy::builder().limit_wait(zero)),
-            ConfigError::ZeroDuration("limit wait")
+            ConfigError::new("limit_wait", ZeroDuration)
         );
-        // The first error wins.
+        // The first error wins; a policy names no breaker.
+        let first = err(Policy::builder().wait(zero).timeout(zero));
+        assert_eq!(first, ConfigError::new("wait", ZeroDuration));
+        assert_eq!(std::format!("{first}"), "wait must be longer than zero");
         assert_eq!(
-            err(Policy::builder().wait(zero).timeout(zero)),
-            ConfigError::ZeroDuration("wait")
+            std::format!("{}", err(Policy::builder().timeout(long))),
+            "timeout (1125899906.842625s) is longer than the clock can hold (1125899906.842624s)"
         );
-        // "Forever" is a valid wait, not a valid timeout.
-        let p = Policy::builder().wait(Duration::MAX).build().unwrap();
-        assert_eq!(p.wait(), Some(Duration::MAX));
+        // "Forever" is a valid wait, not a valid timeout, however it is spelled.
+        for forever in [Duration::MAX, Duration::from_secs(u64::MAX)] {
+            let p = Policy::builder()
+                .wait(forever)
+                .limit_wait(forever)
+                .build()
+                .unwrap();
+            assert_eq!(p.wait(), Some(Duration::MAX));
+            assert_eq!(p.limit_wait(), Some(Duration::MAX));
+        }
+        // std durations are taken as they are.
+        let p = Policy::builder()
+            .timeout(std::time::Duration::from_millis(250))
+            .build()
+            .unwrap();
+        assert_eq!(p.timeout(), Some(Duration::from_millis(250)));
     }
 
     #[test]

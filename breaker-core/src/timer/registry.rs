@@ -3,7 +3,7 @@
 use std::sync::Mutex;
 use std::vec::Vec;
 
-use crate::config::ConfigError;
+use crate::config::{ConfigError, ConfigErrorKind};
 
 /// A process-wide table of named limits: the same name gives the same limit, so several
 /// protected functions share its slots (kompoz's `limited(..., name="api_pool")`).
@@ -35,7 +35,8 @@ impl<S: Clone> Registry<S> {
     ///
     /// # Errors
     ///
-    /// [`ConfigError::Conflict`] if `name` is registered with another number of permits.
+    /// A [`ConfigErrorKind::Conflict`] about `"permits"` if `name` is registered with another
+    /// number of permits.
     pub fn get_or_insert_with(
         &self,
         name: &'static str,
@@ -49,7 +50,10 @@ impl<S: Clone> Registry<S> {
             return if *n == permits {
                 Ok(limit.clone())
             } else {
-                Err(ConfigError::Conflict(name))
+                Err(ConfigError::new(
+                    "permits",
+                    ConfigErrorKind::Conflict { name },
+                ))
             };
         }
         let limit = make();
@@ -74,7 +78,10 @@ mod tests {
         assert_eq!((a, b, made), (Ok(7), Ok(7), 1));
         assert_eq!(
             REGISTRY.get_or_insert_with("pool", 5, || 9),
-            Err(ConfigError::Conflict("pool"))
+            Err(ConfigError::new(
+                "permits",
+                ConfigErrorKind::Conflict { name: "pool" }
+            ))
         );
         assert_eq!(REGISTRY.get_or_insert_with("other", 5, || 9), Ok(9));
     }

@@ -69,13 +69,14 @@ impl<A: Future, B: Future> Future for Race<A, B> {
 
 /// A random part of up to `poll`.
 fn jitter(poll: Duration, random: &dyn Random) -> Duration {
-    let extra = (poll.as_micros() as u128 * random.next_u32() as u128) >> 32;
+    let extra = (crate::clock::micros(poll) as u128 * random.next_u32() as u128) >> 32;
     Duration::from_micros(extra as u64)
 }
 
 /// `poll` plus a random part of up to `poll`.
 fn jittered(poll: Duration, random: &dyn Random) -> Duration {
-    poll + jitter(poll, random)
+    // Saturating: `core`'s `+` on durations panics on overflow.
+    poll.saturating_add(jitter(poll, random))
 }
 
 /// A nap to the end of the open duration, `until_deadline` from now, plus a random part of up
@@ -83,7 +84,7 @@ fn jittered(poll: Duration, random: &dyn Random) -> Duration {
 /// same instant (a thundering herd on a recovering upstream, and on the breaker's state word),
 /// and none of them asks later than `poll` after the deadline.
 fn past_deadline(until_deadline: Duration, poll: Duration, random: &dyn Random) -> Duration {
-    until_deadline + jitter(poll, random)
+    until_deadline.saturating_add(jitter(poll, random))
 }
 
 /// How long a waiter should sleep before asking again, judged from the stored state without
@@ -215,7 +216,7 @@ struct TimedOut(Duration);
 
 impl fmt::Debug for TimedOut {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "timed out after {}", self.0)
+        write!(f, "timed out after {:?}", self.0)
     }
 }
 

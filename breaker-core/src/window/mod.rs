@@ -16,7 +16,7 @@ pub use count::CountWindow;
 pub use time::model;
 pub use time::TimeWindow;
 
-use crate::clock::{Duration, Instant};
+use crate::clock::Instant;
 
 /// The largest count window: counts are packed 21 bits apiece in one atomic word, and keeping the
 /// size below 2^20 leaves room to recognise a momentarily negative field.
@@ -108,10 +108,12 @@ pub trait Window: Sync {
     const KIND: WindowKind;
     /// An empty window (a `const`, so a breaker holding one can be built in a `static`).
     const NEW: Self;
-    /// Adds one outcome at `now` and returns the counts after it.
-    fn record(&self, now: Instant, bucket: Duration, sample: Sample) -> Counts;
-    /// The counts at `now`.
-    fn counts(&self, now: Instant, bucket: Duration) -> Counts;
+    /// Adds one outcome at `now` and returns the counts after it. `bucket_micros` is the width
+    /// of a time window's bucket in microseconds ([`crate::Settings::bucket_micros`]): integer
+    /// time, as everywhere on the breaker's own paths.
+    fn record(&self, now: Instant, bucket_micros: u64, sample: Sample) -> Counts;
+    /// The counts at `now` (`bucket_micros` as for [`Window::record`]).
+    fn counts(&self, now: Instant, bucket_micros: u64) -> Counts;
     /// Empties the window (done when the breaker closes, so every closed period starts afresh).
     fn reset(&self);
 }
@@ -124,11 +126,11 @@ impl Window for NoWindow {
     const KIND: WindowKind = WindowKind::None;
     const NEW: Self = NoWindow;
     #[inline]
-    fn record(&self, _: Instant, _: Duration, _: Sample) -> Counts {
+    fn record(&self, _: Instant, _: u64, _: Sample) -> Counts {
         Counts::default()
     }
     #[inline]
-    fn counts(&self, _: Instant, _: Duration) -> Counts {
+    fn counts(&self, _: Instant, _: u64) -> Counts {
         Counts::default()
     }
     #[inline]

@@ -7,7 +7,7 @@ use portable_atomic::{AtomicU64, Ordering};
 #[cfg(test)]
 use super::TIME_BUCKET_CAPACITY;
 use super::{Counts, Sample, Window, WindowKind, MAX_TIME_BUCKETS};
-use crate::clock::{Duration, Instant};
+use crate::clock::Instant;
 
 /// Bits per count in a bucket's word.
 const FIELD: u32 = 16;
@@ -72,8 +72,8 @@ impl<const B: usize> fmt::Debug for TimeWindow<B> {
     }
 }
 
-fn bucket_number(now: Instant, width: Duration) -> u64 {
-    now.as_micros() / width.as_micros().max(1)
+fn bucket_number(now: Instant, width: u64) -> u64 {
+    now.as_micros() / width.max(1)
 }
 
 /// The few atomic operations the window needs, so that the algorithm runs unchanged on loom's
@@ -239,8 +239,9 @@ impl<A: Atom> Parts<'_, A> {
     /// their expired counts leave the totals, then publishes `number` as the head.
     fn advance(&self, head: u64, number: u64) {
         let b = self.buckets.len() as u64;
-        // Saturating: a clock that breaks its contract may read up to `u64::MAX`.
-        let first = (head + 1).max(number.saturating_add(1).saturating_sub(b));
+        // `number - (b - 1)`, not `number + 1 - b`: a clock that breaks its contract may report
+        // `u64::MAX` µs, and with 1 µs buckets `number + 1` would overflow.
+        let first = (head + 1).max(number.saturating_sub(b.saturating_sub(1)));
         for k in first..=number {
             // What the slot held when `head` was published: the number congruent to `k` in
             // `(head - B, head]` (lap 0 for a slot never claimed, whose counts are zero).
@@ -370,14 +371,14 @@ impl<const B: usize> Window for TimeWindow<B> {
         slow: AtomicU64::new(0),
     };
 
-    fn record(&self, now: Instant, width: Duration, sample: Sample) -> Counts {
+    fn record(&self, now: Instant, width: u64, sample: Sample) -> Counts {
         if B == 0 {
             return Counts::default();
         }
         self.parts().record(bucket_number(now, width), sample)
     }
 
-    fn counts(&self, now: Instant, width: Duration) -> Counts {
+    fn counts(&self, now: Instant, width: u64) -> Counts {
         if B == 0 {
             return Counts::default();
         }
@@ -472,7 +473,7 @@ mod tests {
     #[test]
     fn buckets_expire_as_time_passes() {
         let w = TimeWindow::<3>::NEW;
-        let width = Duration::from_secs(1);
+        let width = 1_000_000;
         let at = |s: u64| Instant::from_micros(s * 1_000_000 + 10);
         let f = Sample {
             failure: true,
@@ -528,7 +529,7 @@ mod tests {
             p.account(full, [0; 3]);
         }
         p.head.store(4095, Ordering::Relaxed);
-        let width = Duration::from_micros(1);
+        let width = 1;
         let c = w.counts(Instant::from_micros(0), width);
         assert_eq!(c.calls, 4096 * TIME_BUCKET_CAPACITY);
         assert_eq!(c.failures, 4096 * (TIME_BUCKET_CAPACITY / 2));
@@ -547,7 +548,7 @@ mod tests {
     fn an_idle_gap_of_whole_tag_laps_does_not_revive_buckets() {
         // After exactly 2^16 laps the tags repeat; the expired counts must still be cleared.
         let w = TimeWindow::<2>::NEW;
-        let width = Duration::from_micros(1);
+        let width = 1;
         let f = Sample {
             failure: true,
             slow: false,

@@ -4,6 +4,7 @@
 
 use portable_atomic::{AtomicU32, Ordering};
 
+use breaker_embassy::breaker_core::clock::micros;
 use breaker_embassy::{CircuitBreaker, Config, Duration, Error, Policy, State};
 use cortex_m_semihosting::hprintln;
 use embassy_time::{Instant, Timer};
@@ -108,7 +109,10 @@ pub(crate) async fn breaker_steps() -> Result<(), &'static str> {
     );
     set(Mode::Healthy);
     for _ in 0..2 {
-        check(BREAKER.call_async(read_sensor()).await.is_ok(), "a healthy read failed")?;
+        check(
+            BREAKER.call_async(read_sensor()).await.is_ok(),
+            "a healthy read failed",
+        )?;
     }
     expect_state(State::Closed)?;
 
@@ -122,20 +126,32 @@ pub(crate) async fn breaker_steps() -> Result<(), &'static str> {
         }
         _ => return Err("the open breaker admitted a call"),
     };
-    check(READS.load(Ordering::Relaxed) == before, "a rejected call reached the peripheral")?;
-    check(retry_after > Duration::ZERO && retry_after <= OPEN_FOR, "retry_after out of range")?;
+    check(
+        READS.load(Ordering::Relaxed) == before,
+        "a rejected call reached the peripheral",
+    )?;
+    check(
+        retry_after > Duration::ZERO && retry_after <= OPEN_FOR,
+        "retry_after out of range",
+    )?;
 
     // After the open duration: one trial, which fails and re-opens the breaker.
-    Timer::after_micros(retry_after.as_micros()).await;
+    Timer::after_micros(micros(retry_after)).await;
     let r = BREAKER.call_async(read_sensor()).await;
     hprintln!("breaker: trial while still failing: {:?}", r);
-    check(matches!(r, Err(Error::Tripped(_))), "the failed trial did not re-open the breaker")?;
-    check(READS.load(Ordering::Relaxed) == before + 1, "not exactly one trial reached the peripheral")?;
+    check(
+        matches!(r, Err(Error::Tripped(_))),
+        "the failed trial did not re-open the breaker",
+    )?;
+    check(
+        READS.load(Ordering::Relaxed) == before + 1,
+        "not exactly one trial reached the peripheral",
+    )?;
     expect_state(State::Open)?;
 
     // The peripheral recovers: the next trial closes the breaker.
     set(Mode::Healthy);
-    Timer::after_micros(OPEN_FOR.as_micros()).await;
+    Timer::after_micros(micros(OPEN_FOR)).await;
     let r = BREAKER.call_async(read_sensor()).await;
     hprintln!("breaker: trial after recovery: {:?}", r);
     check(r == Ok(421), "the recovery trial failed")?;
@@ -147,12 +163,27 @@ pub(crate) async fn breaker_steps() -> Result<(), &'static str> {
     let r = BREAKER.call_with(&TIMEOUT, read_sensor()).await;
     let took = start.elapsed().as_millis();
     hprintln!("breaker: hung read after {} ms: {:?}", took, r);
-    check(matches!(r, Err(Error::Timeout { .. })), "the hung read did not time out")?;
-    check((30..200).contains(&took), "the timeout fired at the wrong time")?;
-    check(BREAKER.stats().consecutive_failures == 1, "the timeout did not count as a failure")?;
+    check(
+        matches!(r, Err(Error::Timeout { .. })),
+        "the hung read did not time out",
+    )?;
+    check(
+        (30..200).contains(&took),
+        "the timeout fired at the wrong time",
+    )?;
+    check(
+        BREAKER.stats().consecutive_failures == 1,
+        "the timeout did not count as a failure",
+    )?;
     set(Mode::Healthy);
-    check(BREAKER.call_async(read_sensor()).await.is_ok(), "a healthy read failed")?;
-    check(BREAKER.stats().consecutive_failures == 0, "a success did not reset the failures")?;
+    check(
+        BREAKER.call_async(read_sensor()).await.is_ok(),
+        "a healthy read failed",
+    )?;
+    check(
+        BREAKER.stats().consecutive_failures == 0,
+        "a success did not reset the failures",
+    )?;
 
     // Wait mode: trip again; a waiting caller is admitted as the trial once the breaker may
     // half-open, instead of being rejected.
@@ -161,9 +192,16 @@ pub(crate) async fn breaker_steps() -> Result<(), &'static str> {
     let start = Instant::now();
     let r = BREAKER.call_with(&WAIT, read_sensor()).await;
     let waited = start.elapsed().as_millis();
-    hprintln!("breaker: waiting caller admitted after {} ms: {:?}", waited, r);
+    hprintln!(
+        "breaker: waiting caller admitted after {} ms: {:?}",
+        waited,
+        r
+    );
     check(r == Ok(421), "the waiting caller was not served")?;
-    check((90..400).contains(&waited), "the waiting caller was admitted at the wrong time")?;
+    check(
+        (90..400).contains(&waited),
+        "the waiting caller was admitted at the wrong time",
+    )?;
     expect_state(State::Closed)?;
 
     let stats = BREAKER.stats();
