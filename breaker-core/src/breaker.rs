@@ -20,7 +20,7 @@ use crate::error::{Error, Rejected};
 use crate::future::Call;
 use crate::listener::Listener;
 use crate::machine::{
-    self, Admission, Env, Fixed, Machine, Manual, Outcome, Report, State, Step, Transition,
+    self, Admission, Env, Fixed, Machine, Manual, Outcome, Reason, Report, State, Step, Transition,
 };
 use crate::permit::Permit;
 use crate::seam::{Breaker, End, Handle, Ticket, WaitHint};
@@ -28,7 +28,7 @@ use crate::stats::Stats;
 use atomic_waker::AtomicWaker;
 
 use crate::sync::{const_unless_loom, AtomicU64, Ordering};
-use crate::window::{Sample, Window, WindowKind};
+use crate::window::{Counts, Sample, Window, WindowKind};
 
 /// Bits of the generation that tag the deadline word. Shrunk under `cfg(breaker_verify)` so that
 /// the loom models wrap the tag within a few transitions.
@@ -490,8 +490,15 @@ where
     fn transitioned(&self, transition: Option<Transition>, env: &mut LiveEnv<'_, C>) {
         if let Some(t) = transition {
             if t.to == State::Open {
+                // ops: the last trip's reason, kept with when it happened (see `last_trip`).
+                if let Reason::FailureRate { window, .. } | Reason::SlowCallRate { window, .. } =
+                    t.reason
+                {
+                    self.window.keep_evidence(window);
+                }
+                let code = crate::stats::trip_code(&t.reason);
                 self.opened_at
-                    .store(env.now().as_micros(), Ordering::Relaxed);
+                    .store(env.now().as_micros().min(NEVER) << 12 | code, Ordering::Relaxed);
             }
             // After the deadline was published: a woken driver reads it.
             self.waker.wake();
@@ -702,6 +709,7 @@ where
                 cancelled_listeners(|| self.listener.on_cancelled(self.name()));
                 None
             }
+            End::Unused if !ticket.is_trial() => None,
             End::Finished(Outcome::Success, _) if start.is_none() => {
                 let m = unpack(self.word.load(Ordering::Acquire), None);
                 if !m.success_is_noop() {
@@ -718,7 +726,7 @@ where
                             self.window
                                 .record(Instant::ZERO, s.bucket(), Sample::default());
                         if machine::window_trips(counts, s) {
-                            return self.finish_slow(generation, since, start, end, Some(true));
+                            return self.finish_slow(generation, since, start, end, Some(counts));
                         }
                     }
                     _ => return self.finish_slow(generation, since, start, end, None),
@@ -737,20 +745,22 @@ where
         since: u64,
         start: Option<Instant>,
         end: End<'_>,
-        window_verdict: Option<bool>,
+        // The window's counts when the fast path recorded the outcome and found they trip it.
+        window_verdict: Option<Counts>,
     ) -> Option<Transition> {
         let s = self.config().settings();
         let mut env = self.env();
         let outcome = match end {
             End::Finished(o, _) => o,
-            End::Cancelled => Outcome::Ignored,
+            End::Cancelled | End::Unused => Outcome::Ignored,
         };
         let elapsed = match (start, outcome) {
             (Some(start), Outcome::Success | Outcome::Failure) => Some(env.now() - start),
             _ => None,
         };
         let slow = matches!((elapsed, s.slow_call_threshold()), (Some(e), Some(t)) if e >= t);
-        let mut window_trips = window_verdict.unwrap_or(false);
+        let mut window_trips = window_verdict.is_some();
+        let mut window = window_verdict.unwrap_or_default();
         let word = self.word.load(Ordering::Acquire);
         let kind = <K::Window as Window>::KIND;
         // After the word: a report judged stale against a later count is stale against `word`.
@@ -767,8 +777,8 @@ where
                     failure: outcome == Outcome::Failure,
                     slow,
                 };
-                let counts = self.window.record(now, s.bucket(), sample);
-                window_trips = machine::window_trips(counts, s);
+                window = self.window.record(now, s.bucket(), sample);
+                window_trips = machine::window_trips(window, s);
             }
         }
         let report = Report {
@@ -776,6 +786,7 @@ where
             outcome,
             slow,
             window_trips,
+            window,
         };
         let transition =
             if outcome != Outcome::Failure && !window_trips && unpack(word, None).success_is_noop()
@@ -798,7 +809,7 @@ where
             End::Finished(Outcome::Success, _) => self.listener.on_success(s.name(), elapsed),
             End::Finished(Outcome::Failure, error) => self.listener.on_failure(s.name(), error),
             End::Finished(Outcome::Ignored, _) => self.listener.on_ignored(s.name()),
-            End::Cancelled => {} // reported above
+            End::Cancelled | End::Unused => {} // reported above, or by the caller
         }
         self.notify(transition);
         transition
@@ -834,11 +845,9 @@ where
         let s = self.config().settings();
         let now = self.clock.now();
         let view = m.advance(s, &mut Fixed::at(now)).next;
-        let window = if m.admits_without_clock() {
-            self.window.counts(now, s.bucket())
-        } else {
-            Default::default()
-        };
+        // What the window holds in every state: after a trip it still holds what tripped it
+        // (it is emptied when the breaker closes; a time window's counts age).
+        let window = self.window.counts(now, s.bucket());
         let opened = self.opened_at.load(Ordering::Relaxed);
         Stats {
             name: s.name(),
@@ -850,7 +859,9 @@ where
             window,
             failure_rate_ppm: window.failure_rate_ppm(),
             slow_rate_ppm: window.slow_rate_ppm(),
-            opened_at: (opened != NOT_OPENED).then_some(Instant::from_micros(opened)),
+            opened_at: (opened != NOT_OPENED).then_some(Instant::from_micros(opened >> 12)),
+            last_trip: (opened != NOT_OPENED)
+                .then(|| crate::stats::trip_decode(opened, s, self.window.evidence())),
             retry_after: match (view.state, view.deadline) {
                 (State::Open, Some(d)) => Some(d - now),
                 _ => None,
@@ -978,6 +989,12 @@ where
 
     fn detach_driver(&self) {
         self.transitions.fetch_and(COUNT, Ordering::AcqRel);
+    }
+
+    fn observe(&self, event: &crate::listener::Event<'_>) {
+        if L::ENABLED {
+            event.dispatch(self.name(), &self.listener);
+        }
     }
 
     fn wait_hint(&self, now: Instant) -> WaitHint {

@@ -7,6 +7,8 @@ extern crate alloc;
 
 pub mod backoff;
 mod breaker;
+#[cfg(feature = "defmt")]
+mod defmt;
 pub mod classify;
 pub mod clock;
 pub mod config;
@@ -34,9 +36,9 @@ pub use config::{AsConfig, Config, ConfigBuilder, ConfigError, Settings};
 pub use error::{Error, LimitReached, Rejected};
 pub use future::Call;
 pub use listener::Listener;
-pub use machine::{Outcome, State, Transition};
+pub use machine::{Outcome, Reason, State, Transition};
 pub use permit::Permit;
 pub use seam::{Breaker, End, Handle, Ticket, WaitHint};
-pub use stats::Stats;
+pub use stats::{Stats, Trip};
 pub use timer::Policy;
 pub use window::{CountWindow, Counts, NoWindow, TimeWindow};

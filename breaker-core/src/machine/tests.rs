@@ -55,7 +55,11 @@ fn closed_counts_consecutive_failures_and_success_resets() {
         Some(Transition {
             from: State::Closed,
             to: State::Open,
-            generation: 1
+            generation: 1,
+            reason: Reason::ConsecutiveFailures {
+                failures: 3,
+                threshold: 3
+            },
         })
     );
     assert_eq!(step.next.deadline, Some(T0 + Duration::from_secs(30)));
