@@ -17,6 +17,8 @@ mod future;
 pub mod listener;
 pub mod machine;
 mod permit;
+#[cfg(feature = "std")]
+pub mod registry;
 pub mod seam;
 mod stats;
 mod sync;

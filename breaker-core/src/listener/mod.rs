@@ -134,18 +134,19 @@ impl Listener for () {
     const ENABLED: bool = false;
 }
 
-/// Writes the forwarding methods of a listener that hands every event to `$target(self)`.
+/// Writes the forwarding methods of a listener that hands every event to `$target` (an
+/// expression over `$s`, the listener).
 macro_rules! forward_all {
     (|$s:ident| $target:expr) => {
         fn before_call(&self, name: &'static str, trial: bool) {
             let $s = self;
             $target.before_call(name, trial)
         }
-        fn on_success(&self, name: &'static str, elapsed: Option<Duration>) {
+        fn on_success(&self, name: &'static str, elapsed: Option<$crate::clock::Duration>) {
             let $s = self;
             $target.on_success(name, elapsed)
         }
-        fn on_failure(&self, name: &'static str, error: Option<&dyn Debug>) {
+        fn on_failure(&self, name: &'static str, error: Option<&dyn core::fmt::Debug>) {
             let $s = self;
             $target.on_failure(name, error)
         }
@@ -157,32 +158,39 @@ macro_rules! forward_all {
             let $s = self;
             $target.on_cancelled(name)
         }
-        fn on_rejected(&self, name: &'static str, rejected: &Rejected) {
+        fn on_rejected(&self, name: &'static str, rejected: &$crate::error::Rejected) {
             let $s = self;
             $target.on_rejected(name, rejected)
         }
-        fn on_state_change(&self, name: &'static str, change: &Transition, stats: &Stats) {
+        fn on_state_change(
+            &self,
+            name: &'static str,
+            change: &$crate::machine::Transition,
+            stats: &$crate::stats::Stats,
+        ) {
             let $s = self;
             $target.on_state_change(name, change, stats)
         }
-        fn on_limit_reached(&self, name: &'static str, limit: &LimitReached) {
+        fn on_limit_reached(&self, name: &'static str, limit: &$crate::error::LimitReached) {
             let $s = self;
             $target.on_limit_reached(name, limit)
         }
-        fn on_timeout(&self, name: &'static str, after: Duration) {
+        fn on_timeout(&self, name: &'static str, after: $crate::clock::Duration) {
             let $s = self;
             $target.on_timeout(name, after)
         }
-        fn on_fallback(&self, name: &'static str, cause: Refused<'_>) {
+        fn on_fallback(&self, name: &'static str, cause: $crate::listener::Refused<'_>) {
             let $s = self;
             $target.on_fallback(name, cause)
         }
-        fn on_wait_ended(&self, name: &'static str, admitted: bool, waited: Duration) {
+        fn on_wait_ended(&self, name: &'static str, admitted: bool, waited: $crate::clock::Duration) {
             let $s = self;
             $target.on_wait_ended(name, admitted, waited)
         }
     };
 }
+#[cfg(feature = "std")]
+pub(crate) use forward_all;
 
 impl<L: Listener + ?Sized> Listener for &L {
     const ENABLED: bool = L::ENABLED;
