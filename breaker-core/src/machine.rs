@@ -250,6 +250,10 @@ pub enum Reason {
     },
     /// Asked for by hand.
     Manual(Manual),
+    /// Seen in state shared with other processes, decided by one of them (or by a store that
+    /// does not report reasons yet): this process does not know why. A breaker kind with
+    /// shared state reports it for changes it observes rather than makes.
+    Remote,
 }
 
 impl Reason {
@@ -264,6 +268,7 @@ impl Reason {
             Reason::TrialsSucceeded { .. } => "trials_succeeded",
             Reason::OpenTimeElapsed { .. } => "open_time_elapsed",
             Reason::Manual(_) => "manual",
+            Reason::Remote => "remote",
         }
     }
 }
@@ -311,6 +316,7 @@ impl core::fmt::Display for Reason {
             } => write!(f, "{successes} trials succeeded (threshold {threshold})"),
             Reason::OpenTimeElapsed { .. } => f.write_str("the open duration passed"),
             Reason::Manual(m) => write!(f, "manual {m:?}"),
+            Reason::Remote => f.write_str("changed by another process"),
         }
     }
 }

@@ -63,6 +63,7 @@ const TRIAL_FAILED: u64 = 4;
 const TRIAL_SLOW: u64 = 5;
 const ABANDONED: u64 = 6;
 const MANUAL_OPEN: u64 = 7;
+const REMOTE: u64 = 8;
 
 /// The 12-bit code of a reason for opening (see above).
 pub(crate) fn trip_code(r: &Reason) -> u64 {
@@ -73,6 +74,7 @@ pub(crate) fn trip_code(r: &Reason) -> u64 {
         Reason::TrialFailed { slow: false } => TRIAL_FAILED << 8,
         Reason::TrialFailed { slow: true } => TRIAL_SLOW << 8,
         Reason::TrialsAbandoned { trials, .. } => ABANDONED << 8 | u64::from(trials.min(255)),
+        Reason::Remote => REMOTE << 8,
         // Only `Manual::Open` enters the open state by hand.
         _ => MANUAL_OPEN << 8,
     }
@@ -102,6 +104,7 @@ pub(crate) fn trip_decode(word: u64, s: &Settings, evidence: Counts) -> Trip {
             trials: small,
             max_wait: s.half_open_max_wait,
         },
+        REMOTE => Reason::Remote,
         _ => Reason::Manual(Manual::Open),
     };
     Trip {
