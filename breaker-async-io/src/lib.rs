@@ -31,11 +31,12 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 
 pub use breaker_core;
+pub use breaker_core::registry;
 pub use breaker_core::timer::{Fallback, NoLimit, OnTimeout, PolicyBuilder, Protected};
 pub use breaker_core::{
     classify, listener, window, Breaker, Config, ConfigBuilder, ConfigError, CountWindow, Duration,
-    Error, Handle, Instant, LimitReached, Listener, NoWindow, Outcome, Permit, Policy, Rejected,
-    State, Stats, TimeWindow, Transition,
+    Error, Handle, Instant, LimitReached, Listener, NoWindow, Outcome, Permit, Policy, Reason,
+    Rejected, State, Stats, TimeWindow, Transition, Trip,
 };
 pub use limit::Limit;
 

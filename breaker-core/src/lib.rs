@@ -17,6 +17,8 @@ mod future;
 pub mod listener;
 pub mod machine;
 mod permit;
+#[cfg(feature = "serde")]
+mod serde;
 #[cfg(feature = "std")]
 pub mod registry;
 pub mod seam;
