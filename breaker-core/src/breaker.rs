@@ -118,7 +118,7 @@ fn cancelled_listeners(f: impl FnOnce()) {
     #[cfg(feature = "std")]
     {
         if std::thread::panicking() {
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+            let _ = std::panic::catch_unwind(core::panic::AssertUnwindSafe(f));
             return;
         }
     }
@@ -497,8 +497,10 @@ where
                     self.window.keep_evidence(window);
                 }
                 let code = crate::stats::trip_code(&t.reason);
-                self.opened_at
-                    .store(env.now().as_micros().min(NEVER) << 12 | code, Ordering::Relaxed);
+                self.opened_at.store(
+                    env.now().as_micros().min(NEVER) << 12 | code,
+                    Ordering::Relaxed,
+                );
             }
             // After the deadline was published: a woken driver reads it.
             self.waker.wake();

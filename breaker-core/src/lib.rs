@@ -7,21 +7,21 @@ extern crate alloc;
 
 pub mod backoff;
 mod breaker;
-#[cfg(feature = "defmt")]
-mod defmt;
 pub mod classify;
 pub mod clock;
 pub mod config;
+#[cfg(feature = "defmt")]
+mod defmt;
 mod error;
 mod future;
 pub mod listener;
 pub mod machine;
 mod permit;
-#[cfg(feature = "serde")]
-mod serde;
 #[cfg(feature = "std")]
 pub mod registry;
 pub mod seam;
+#[cfg(feature = "serde")]
+mod serde;
 mod stats;
 mod sync;
 pub mod timer;

@@ -254,7 +254,10 @@ impl Registry {
 
     /// A snapshot of every registered breaker in `state` (with due time-driven changes applied).
     pub fn in_state(&self, state: State) -> Vec<Stats> {
-        self.list().into_iter().filter(|s| s.state == state).collect()
+        self.list()
+            .into_iter()
+            .filter(|s| s.state == state)
+            .collect()
     }
 
     /// A snapshot of the breaker registered as `name`.

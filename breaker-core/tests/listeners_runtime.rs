@@ -2,7 +2,7 @@
 //! every thread finishes, a listener hears every call that started after it was added and none
 //! after it was removed, and a listener present throughout hears every event.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 

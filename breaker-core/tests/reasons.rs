@@ -20,7 +20,7 @@ impl Listener for Changes {
 
 impl Changes {
     fn take(&self) -> Vec<(Transition, Stats)> {
-        std::mem::take(&mut *self.0.lock().unwrap())
+        core::mem::take(&mut *self.0.lock().unwrap())
     }
     fn reasons(&self) -> Vec<(State, State, Reason)> {
         self.take()
@@ -44,10 +44,7 @@ const OPEN: Duration = Duration::from_secs(30);
 fn consecutive_failures() {
     let clock = ManualClock::new();
     let changes = Changes::default();
-    let config = Config::builder()
-        .failure_threshold(3)
-        .build()
-        .unwrap();
+    let config = Config::builder().failure_threshold(3).build().unwrap();
     let b = CircuitBreaker::with_clock_and_listener(&clock, config, &changes);
     for _ in 0..3 {
         let _ = b.call(|| Err::<(), _>("down"));
@@ -103,7 +100,10 @@ fn failure_rate_with_the_window_that_tripped_it() {
     clock.advance(OPEN);
     b.call(|| Ok::<_, ()>(())).unwrap();
     let stats = b.stats();
-    assert_eq!((stats.state, stats.window), (State::Closed, Counts::default()));
+    assert_eq!(
+        (stats.state, stats.window),
+        (State::Closed, Counts::default())
+    );
     assert_eq!(stats.last_trip.unwrap().reason, want);
 }
 
@@ -160,8 +160,16 @@ fn trials_open_time_and_manual_changes() {
     assert_eq!(
         changes.reasons(),
         [
-            (State::Open, State::HalfOpen, Reason::OpenTimeElapsed { deadline }),
-            (State::HalfOpen, State::Open, Reason::TrialFailed { slow: false }),
+            (
+                State::Open,
+                State::HalfOpen,
+                Reason::OpenTimeElapsed { deadline }
+            ),
+            (
+                State::HalfOpen,
+                State::Open,
+                Reason::TrialFailed { slow: false }
+            ),
         ]
     );
     assert_eq!(
@@ -194,7 +202,10 @@ fn trials_open_time_and_manual_changes() {
         trials: 2,
         max_wait: Duration::from_secs(5),
     };
-    assert_eq!((t.from, t.to, t.reason), (State::HalfOpen, State::Open, want));
+    assert_eq!(
+        (t.from, t.to, t.reason),
+        (State::HalfOpen, State::Open, want)
+    );
     assert_eq!(b.stats().last_trip.unwrap().reason, want);
     drop((p1, p2));
     changes.take();

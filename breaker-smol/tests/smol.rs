@@ -97,13 +97,16 @@ fn the_driver_reports_half_open_with_no_calls() {
             .open_for(breaker_smol::Duration::from_millis(20))
             .build()
             .unwrap();
-        let b = Arc::new(breaker_smol::CircuitBreaker::with_listener(config, seen.clone()));
+        let b = Arc::new(breaker_smol::CircuitBreaker::with_listener(
+            config,
+            seen.clone(),
+        ));
         let driver = smol::spawn(breaker_smol::driver(Arc::downgrade(&b)));
         let _ = b.call(|| Err::<(), _>("down"));
         // Bounded: the change is due after 20 ms; give it up to 2 s of real time.
         let mut waited = 0;
         while seen.0.lock().unwrap().len() < 2 && waited < 200 {
-            smol::Timer::after(std::time::Duration::from_millis(10)).await;
+            smol::Timer::after(core::time::Duration::from_millis(10)).await;
             waited += 1;
         }
         let events = seen.0.lock().unwrap().clone();
@@ -123,8 +126,15 @@ fn the_driver_reports_half_open_with_no_calls() {
 /// `driver` finishing within 2 s.
 async fn futures_lite_or(driver: smol::Task<()>) -> bool {
     let timeout = async {
-        smol::Timer::after(std::time::Duration::from_secs(2)).await;
+        smol::Timer::after(core::time::Duration::from_secs(2)).await;
         false
     };
-    smol::future::or(async { driver.await; true }, timeout).await
+    smol::future::or(
+        async {
+            driver.await;
+            true
+        },
+        timeout,
+    )
+    .await
 }

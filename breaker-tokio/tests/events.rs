@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use breaker_tokio::breaker_core::timer::ConcurrencyLimit;
 use breaker_tokio::listener::Refused;
 use breaker_tokio::{
-    spawn_driver, CircuitBreaker, Config, Duration, Error, Limit, LimitReached, Listener,
-    Policy, Reason, State, Stats, Transition,
+    spawn_driver, CircuitBreaker, Config, Duration, Error, Limit, LimitReached, Listener, Policy,
+    Reason, State, Stats, Transition,
 };
 
 #[derive(Default)]
@@ -19,7 +19,7 @@ impl Log {
         self.0.lock().unwrap().push(s);
     }
     fn take(&self) -> Vec<String> {
-        std::mem::take(&mut *self.0.lock().unwrap())
+        core::mem::take(&mut *self.0.lock().unwrap())
     }
 }
 
@@ -115,8 +115,10 @@ async fn a_limit_refusal_is_not_a_cancellation() {
     assert!(matches!(r, Err(Error::LimitReached(_))));
     assert_eq!(log.take(), ["before", "limit  50"]);
     // A fallback answers a refusal: its own event, after the refusal's.
-    let protected = (&breaker)
-        .protect(Policy::NONE.limit(limit.clone()), |x: u32| async move { Ok::<_, ()>(x) })
+    let protected = breaker
+        .protect(Policy::NONE.limit(limit.clone()), |x: u32| async move {
+            Ok::<_, ()>(x)
+        })
         .fallback(|x: u32| async move { Ok(x + 100) });
     assert_eq!(protected.call(1).await, Ok(101));
     assert_eq!(log.take(), ["before", "limit  0", "fallback limit"]);
@@ -144,7 +146,12 @@ async fn timeouts_and_waits_have_their_own_events() {
     assert!(matches!(r, Err(Error::Timeout { .. })));
     assert_eq!(
         log.take(),
-        ["before", "timeout 30", "failure", "closed->open consecutive_failures"]
+        [
+            "before",
+            "timeout 30",
+            "failure",
+            "closed->open consecutive_failures"
+        ]
     );
 
     // A waiter admitted once the open time has passed (plus up to one poll interval of jitter).
@@ -153,11 +160,17 @@ async fn timeouts_and_waits_have_their_own_events() {
         .poll_interval(ms(10))
         .build()
         .unwrap();
-    assert_eq!(breaker.call_with(&policy, async { Ok::<_, ()>(7) }).await, Ok(7));
+    assert_eq!(
+        breaker.call_with(&policy, async { Ok::<_, ()>(7) }).await,
+        Ok(7)
+    );
     let events = log.take();
     let wait = events.iter().find(|e| e.starts_with("wait")).unwrap();
     let waited: u64 = wait.rsplit(' ').next().unwrap().parse().unwrap();
-    assert!(wait.starts_with("wait true") && (70..=110).contains(&waited), "{events:?}");
+    assert!(
+        wait.starts_with("wait true") && (70..=110).contains(&waited),
+        "{events:?}"
+    );
 
     // A waiter refused at the end of its maximum wait.
     breaker.force_open();

@@ -67,9 +67,7 @@ impl Event<'_> {
             Event::LimitReached(l) => listener.on_limit_reached(name, l),
             Event::Timeout(after) => listener.on_timeout(name, after),
             Event::Fallback(cause) => listener.on_fallback(name, cause),
-            Event::WaitEnded { admitted, waited } => {
-                listener.on_wait_ended(name, admitted, waited)
-            }
+            Event::WaitEnded { admitted, waited } => listener.on_wait_ended(name, admitted, waited),
         }
     }
 }
@@ -183,7 +181,12 @@ macro_rules! forward_all {
             let $s = self;
             $target.on_fallback(name, cause)
         }
-        fn on_wait_ended(&self, name: &'static str, admitted: bool, waited: $crate::clock::Duration) {
+        fn on_wait_ended(
+            &self,
+            name: &'static str,
+            admitted: bool,
+            waited: $crate::clock::Duration,
+        ) {
             let $s = self;
             $target.on_wait_ended(name, admitted, waited)
         }

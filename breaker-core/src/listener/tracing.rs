@@ -39,8 +39,10 @@ impl Listener for Tracing {
         tracing::debug!(breaker = name, state = %rejected.state, retry_after_ms, "call rejected");
     }
     fn on_state_change(&self, name: &'static str, t: &Transition, stats: &Stats) {
-        let (from, to, reason, kind) = (t.from.as_str(), t.to.as_str(), &t.reason, t.reason.as_str());
-        let (calls, failures, slow) = (stats.window.calls, stats.window.failures, stats.window.slow);
+        let (from, to, reason, kind) =
+            (t.from.as_str(), t.to.as_str(), &t.reason, t.reason.as_str());
+        let (calls, failures, slow) =
+            (stats.window.calls, stats.window.failures, stats.window.slow);
         if matches!(t.to, State::Open | State::ForcedOpen) {
             tracing::warn!(
                 breaker = name, from, to, generation = t.generation, reason = %reason, reason_kind = kind,
@@ -57,10 +59,19 @@ impl Listener for Tracing {
     }
     fn on_limit_reached(&self, name: &'static str, limit: &LimitReached) {
         let waited_ms = limit.waited.as_millis();
-        tracing::debug!(breaker = name, limit = limit.name, waited_ms, "concurrency limit reached");
+        tracing::debug!(
+            breaker = name,
+            limit = limit.name,
+            waited_ms,
+            "concurrency limit reached"
+        );
     }
     fn on_timeout(&self, name: &'static str, after: Duration) {
-        tracing::debug!(breaker = name, after_ms = after.as_millis(), "call timed out");
+        tracing::debug!(
+            breaker = name,
+            after_ms = after.as_millis(),
+            "call timed out"
+        );
     }
     fn on_fallback(&self, name: &'static str, cause: Refused<'_>) {
         let cause = match cause {
@@ -70,6 +81,11 @@ impl Listener for Tracing {
         tracing::debug!(breaker = name, cause, "fallback served");
     }
     fn on_wait_ended(&self, name: &'static str, admitted: bool, waited: Duration) {
-        tracing::debug!(breaker = name, admitted, waited_ms = waited.as_millis(), "wait ended");
+        tracing::debug!(
+            breaker = name,
+            admitted,
+            waited_ms = waited.as_millis(),
+            "wait ended"
+        );
     }
 }

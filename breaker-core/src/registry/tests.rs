@@ -1,6 +1,6 @@
+use core::sync::atomic::{AtomicUsize, Ordering};
 use std::format;
 use std::string::ToString;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Barrier;
 use std::thread;
 
@@ -14,7 +14,11 @@ static CLOCK: ManualClock = ManualClock::new();
 type Plain = CircuitBreaker<&'static ManualClock, Config>;
 
 fn breaker(name: &'static str) -> Arc<Plain> {
-    let config = Config::builder().name(name).failure_threshold(2).build().unwrap();
+    let config = Config::builder()
+        .name(name)
+        .failure_threshold(2)
+        .build()
+        .unwrap();
     Arc::new(CircuitBreaker::with_clock(&CLOCK, config))
 }
 
@@ -51,15 +55,27 @@ fn manual_control_by_name_and_filters() {
         r.control("nope", Control::ForceOpen),
         Err(RegistryError::Unknown("nope".to_string()))
     );
-    assert_eq!(r.control("a", Control::ForceOpen).unwrap().state, State::ForcedOpen);
+    assert_eq!(
+        r.control("a", Control::ForceOpen).unwrap().state,
+        State::ForcedOpen
+    );
     assert_eq!(r.control("b", Control::Open).unwrap().state, State::Open);
-    assert_eq!(r.control("c", Control::Disable).unwrap().state, State::Disabled);
+    assert_eq!(
+        r.control("c", Control::Disable).unwrap().state,
+        State::Disabled
+    );
     let names = |v: Vec<Stats>| v.iter().map(|s| s.name).collect::<Vec<_>>();
     assert_eq!(names(r.list()), ["a", "b", "c"]);
     assert_eq!(names(r.in_state(State::Open)), ["b"]);
     assert_eq!(names(r.in_state(State::ForcedOpen)), ["a"]);
-    assert_eq!(r.control("a", Control::ForceClosed).unwrap().state, State::Closed);
-    assert_eq!(r.control("c", Control::HalfOpen).unwrap().state, State::HalfOpen);
+    assert_eq!(
+        r.control("a", Control::ForceClosed).unwrap().state,
+        State::Closed
+    );
+    assert_eq!(
+        r.control("c", Control::HalfOpen).unwrap().state,
+        State::HalfOpen
+    );
     let reset = r.control("b", Control::Reset).unwrap();
     assert_eq!((reset.state, reset.last_trip), (State::Closed, None));
     assert_eq!(names(r.in_state(State::Closed)), ["a", "b"]);
@@ -115,9 +131,15 @@ fn same_limit_name_same_limit_and_conflicts_are_refused() {
     });
     let b = r.limit("pool", 4, || 8u32);
     assert_eq!((a, b, made), (Ok(7), Ok(7), 1));
-    assert_eq!(r.limit("pool", 5, || 9u32), Err(ConfigError::Conflict("pool")));
+    assert_eq!(
+        r.limit("pool", 5, || 9u32),
+        Err(ConfigError::Conflict("pool"))
+    );
     // Another adapter's limit type under the same name is a conflict too.
-    assert_eq!(r.limit("pool", 4, || 9u64), Err(ConfigError::Conflict("pool")));
+    assert_eq!(
+        r.limit("pool", 4, || 9u64),
+        Err(ConfigError::Conflict("pool"))
+    );
     assert_eq!(r.limit("other", 5, || 9u32), Ok(9));
     assert_eq!(r.limits(), [("pool", 4), ("other", 5)]);
 }
@@ -135,7 +157,9 @@ fn listeners_added_to_the_registry_hear_every_breaker_reporting_to_it() {
     let count = Arc::new(Count::default());
     let make = |name| {
         let config = Config::builder().name(name).build().unwrap();
-        Arc::new(CircuitBreaker::with_clock_and_listener(&CLOCK, config, &REGISTRY))
+        Arc::new(CircuitBreaker::with_clock_and_listener(
+            &CLOCK, config, &REGISTRY,
+        ))
     };
     let (x, y) = (make("x"), make("y"));
     REGISTRY.register(x.clone()).unwrap();

@@ -81,7 +81,7 @@ impl<const N: usize> Window for CountWindow<N> {
         seq: AtomicUsize::new(0),
         totals: AtomicU64::new(0),
         slots: [const { AtomicU8::new(0) }; N],
-        evidence: super::Evidence::NEW,
+        evidence: super::Evidence::new(),
     };
 
     fn record(&self, _: Instant, _: Duration, sample: Sample) -> Counts {

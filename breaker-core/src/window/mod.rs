@@ -134,7 +134,9 @@ pub trait Window: Sync {
 pub(crate) struct Evidence(portable_atomic::AtomicU64);
 
 impl Evidence {
-    pub(crate) const NEW: Evidence = Evidence(portable_atomic::AtomicU64::new(0));
+    pub(crate) const fn new() -> Evidence {
+        Evidence(portable_atomic::AtomicU64::new(0))
+    }
     const FIELD: u32 = 20;
     const MASK: u64 = (1 << Self::FIELD) - 1;
 

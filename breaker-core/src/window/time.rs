@@ -318,7 +318,7 @@ impl<const B: usize> Window for TimeWindow<B> {
         head: AtomicU64::new(0),
         calls_failures: AtomicU64::new(0),
         slow: AtomicU64::new(0),
-        evidence: super::Evidence::NEW,
+        evidence: super::Evidence::new(),
     };
 
     fn keep_evidence(&self, counts: Counts) {

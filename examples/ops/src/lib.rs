@@ -1,7 +1,7 @@
 #![doc = include_str!("../README.md")]
 
+use core::sync::atomic::{AtomicBool, Ordering};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
@@ -177,7 +177,9 @@ async fn call(State(app): State<App>, Path(name): Path<String>) -> Response {
     };
     match upstream.call().await {
         Ok(body) => body.into_response(),
-        Err(e @ Error::Rejected(_)) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
+        Err(e @ Error::Rejected(_)) => {
+            (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response()
+        }
         Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
     }
 }

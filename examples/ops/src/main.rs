@@ -15,7 +15,7 @@ use breaker_ops::App;
 use metrics_exporter_prometheus::PrometheusBuilder;
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<(), Box<dyn core::error::Error>> {
     tracing_subscriber::fmt().with_target(false).init();
     let prometheus = PrometheusBuilder::new().install_recorder()?;
     let app = App::new(

@@ -80,13 +80,24 @@ fn metrics_after_a_scripted_outage() {
         }
         let s = snapshot(&recorder);
         let db = |k, v| [("breaker", "db"), (k, v)];
-        assert_eq!(counter(&s, "breaker_calls_total", &db("outcome", "success")), 2);
-        assert_eq!(counter(&s, "breaker_calls_total", &db("outcome", "failure")), 3);
+        assert_eq!(
+            counter(&s, "breaker_calls_total", &db("outcome", "success")),
+            2
+        );
+        assert_eq!(
+            counter(&s, "breaker_calls_total", &db("outcome", "failure")),
+            3
+        );
         assert_eq!(gauge(&s, "breaker_state", &db("state", "open")), 1.0);
         assert_eq!(gauge(&s, "breaker_state", &db("state", "closed")), 0.0);
         assert_eq!(gauge(&s, "breaker_failure_rate", &[("breaker", "db")]), 0.6);
         assert_eq!(gauge(&s, "breaker_window_calls", &[("breaker", "db")]), 5.0);
-        let trip = [("breaker", "db"), ("from", "closed"), ("to", "open"), ("reason", "consecutive_failures")];
+        let trip = [
+            ("breaker", "db"),
+            ("from", "closed"),
+            ("to", "open"),
+            ("reason", "consecutive_failures"),
+        ];
         assert_eq!(counter(&s, "breaker_transitions_total", &trip), 1);
         match find(&s, "breaker_call_duration_seconds", &[("breaker", "db")]) {
             Some(DebugValue::Histogram(h)) => {
@@ -103,15 +114,26 @@ fn metrics_after_a_scripted_outage() {
         clock.advance(Duration::from_secs(10));
         b.call(|| Ok::<_, ()>(())).unwrap();
         let s = snapshot(&recorder);
-        assert_eq!(counter(&s, "breaker_rejections_total", &db("state", "open")), 2);
+        assert_eq!(
+            counter(&s, "breaker_rejections_total", &db("state", "open")),
+            2
+        );
         // Every state gauge moved: the old state's back to 0.
         assert_eq!(gauge(&s, "breaker_state", &db("state", "closed")), 1.0);
         assert_eq!(gauge(&s, "breaker_state", &db("state", "open")), 0.0);
         assert_eq!(gauge(&s, "breaker_state", &db("state", "half_open")), 0.0);
         assert_eq!(gauge(&s, "breaker_window_calls", &[("breaker", "db")]), 0.0);
-        let half = [("breaker", "db"), ("to", "half_open"), ("reason", "open_time_elapsed")];
+        let half = [
+            ("breaker", "db"),
+            ("to", "half_open"),
+            ("reason", "open_time_elapsed"),
+        ];
         assert_eq!(counter(&s, "breaker_transitions_total", &half), 1);
-        let closed = [("breaker", "db"), ("to", "closed"), ("reason", "trials_succeeded")];
+        let closed = [
+            ("breaker", "db"),
+            ("to", "closed"),
+            ("reason", "trials_succeeded"),
+        ];
         assert_eq!(counter(&s, "breaker_transitions_total", &closed), 1);
     });
 }
@@ -159,9 +181,18 @@ fn tracing_output_names_the_breaker_and_the_reason() {
             .iter()
             .any(|l| l.contains(level) && parts.iter().all(|p| l.contains(p)))
     };
-    assert!(has("TRACE", &["call admitted", "breaker=\"cache\""]), "{text}");
-    assert!(has("TRACE", &["call succeeded", "breaker=\"cache\""]), "{text}");
-    assert!(has("DEBUG", &["call failed", "error=Some(\"refused\")"]), "{text}");
+    assert!(
+        has("TRACE", &["call admitted", "breaker=\"cache\""]),
+        "{text}"
+    );
+    assert!(
+        has("TRACE", &["call succeeded", "breaker=\"cache\""]),
+        "{text}"
+    );
+    assert!(
+        has("DEBUG", &["call failed", "error=Some(\"refused\")"]),
+        "{text}"
+    );
     assert!(
         has(
             "WARN",
@@ -176,5 +207,11 @@ fn tracing_output_names_the_breaker_and_the_reason() {
         ),
         "{text}"
     );
-    assert!(has("DEBUG", &["call rejected", "state=open", "retry_after_ms=30000"]), "{text}");
+    assert!(
+        has(
+            "DEBUG",
+            &["call rejected", "state=open", "retry_after_ms=30000"]
+        ),
+        "{text}"
+    );
 }

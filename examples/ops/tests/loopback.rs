@@ -1,7 +1,7 @@
 //! The operations service on loopback: a scripted outage, read back through `/metrics`,
 //! `/breakers` and manual control, every request bounded by a timeout.
 
-use std::time::Duration as StdDuration;
+use core::time::Duration as StdDuration;
 
 use breaker_core::registry::Registry;
 use breaker_core::Duration;
@@ -12,7 +12,7 @@ use tokio::net::TcpStream;
 
 const BOUND: StdDuration = StdDuration::from_secs(5);
 
-async fn request(addr: std::net::SocketAddr, method: &str, path: &str) -> (u16, String) {
+async fn request(addr: core::net::SocketAddr, method: &str, path: &str) -> (u16, String) {
     let exchange = async {
         let mut s = TcpStream::connect(addr).await.unwrap();
         let req = format!(
@@ -35,17 +35,19 @@ async fn request(addr: std::net::SocketAddr, method: &str, path: &str) -> (u16, 
 
 /// The value of the sample `name` whose labels include every pair of `labels`.
 fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    text.lines().filter(|l| !l.starts_with('#')).find_map(|line| {
-        let (series, value) = line.rsplit_once(' ')?;
-        let (n, rest) = series.split_once('{').unwrap_or((series, ""));
-        if n != name {
-            return None;
-        }
-        let all = labels
-            .iter()
-            .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")));
-        all.then(|| value.parse().unwrap())
-    })
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let (n, rest) = series.split_once('{').unwrap_or((series, ""));
+            if n != name {
+                return None;
+            }
+            let all = labels
+                .iter()
+                .all(|(k, v)| rest.contains(&format!("{k}=\"{v}\"")));
+            all.then(|| value.parse().unwrap())
+        })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -64,7 +66,10 @@ async fn outage_seen_through_metrics_json_and_manual_control() {
 
     // Healthy traffic, then an outage: the third failure makes 3 of 6 calls (50%) and trips it.
     for _ in 0..3 {
-        assert_eq!(request(addr, "GET", "/call/payments").await, (200, "ok".into()));
+        assert_eq!(
+            request(addr, "GET", "/call/payments").await,
+            (200, "ok".into())
+        );
     }
     assert_eq!(request(addr, "POST", "/outage/payments/on").await.0, 204);
     for _ in 0..3 {
@@ -78,13 +83,32 @@ async fn outage_seen_through_metrics_json_and_manual_control() {
     assert_eq!(status, 200);
     let p = [("breaker", "payments")];
     let with = |extra: (&'static str, &'static str)| [p[0], extra];
-    assert_eq!(sample(&text, "breaker_state", &with(("state", "open"))), Some(1.0));
-    assert_eq!(sample(&text, "breaker_state", &with(("state", "closed"))), Some(0.0));
-    assert_eq!(sample(&text, "breaker_calls_total", &with(("outcome", "success"))), Some(3.0));
-    assert_eq!(sample(&text, "breaker_calls_total", &with(("outcome", "failure"))), Some(3.0));
-    assert_eq!(sample(&text, "breaker_rejections_total", &with(("state", "open"))), Some(2.0));
     assert_eq!(
-        sample(&text, "breaker_transitions_total", &with(("reason", "failure_rate"))),
+        sample(&text, "breaker_state", &with(("state", "open"))),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&text, "breaker_state", &with(("state", "closed"))),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(&text, "breaker_calls_total", &with(("outcome", "success"))),
+        Some(3.0)
+    );
+    assert_eq!(
+        sample(&text, "breaker_calls_total", &with(("outcome", "failure"))),
+        Some(3.0)
+    );
+    assert_eq!(
+        sample(&text, "breaker_rejections_total", &with(("state", "open"))),
+        Some(2.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "breaker_transitions_total",
+            &with(("reason", "failure_rate"))
+        ),
         Some(1.0)
     );
     assert_eq!(sample(&text, "breaker_failure_rate", &p), Some(0.5));
@@ -121,23 +145,44 @@ async fn outage_seen_through_metrics_json_and_manual_control() {
     })
     .await
     .expect("the driver reports half-open with no calls");
-    assert_eq!(sample(&seen, "breaker_state", &with(("state", "half_open"))), Some(1.0));
-    assert_eq!(sample(&seen, "breaker_state", &with(("state", "open"))), Some(0.0));
+    assert_eq!(
+        sample(&seen, "breaker_state", &with(("state", "half_open"))),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&seen, "breaker_state", &with(("state", "open"))),
+        Some(0.0)
+    );
 
     // Manual control by name.
     let (status, json) = request(addr, "POST", "/breakers/payments/force_closed").await;
     assert_eq!(status, 200);
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&json).unwrap()["state"], "closed");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&json).unwrap()["state"],
+        "closed"
+    );
     let (status, json) = request(addr, "POST", "/breakers/search/force_open").await;
     assert_eq!((status, &json[..0]), (200, ""));
     assert_eq!(request(addr, "GET", "/call/search").await.0, 503);
     let text = request(addr, "GET", "/metrics").await.1;
     let search = |state| [("breaker", "search"), ("state", state)];
-    assert_eq!(sample(&text, "breaker_state", &search("forced_open")), Some(1.0));
+    assert_eq!(
+        sample(&text, "breaker_state", &search("forced_open")),
+        Some(1.0)
+    );
     assert_eq!(sample(&text, "breaker_state", &search("closed")), Some(0.0));
-    assert_eq!(sample(&text, "breaker_state", &with(("state", "closed"))), Some(1.0));
-    assert_eq!(request(addr, "POST", "/breakers/nope/force_open").await.0, 404);
-    assert_eq!(request(addr, "POST", "/breakers/search/explode").await.0, 400);
+    assert_eq!(
+        sample(&text, "breaker_state", &with(("state", "closed"))),
+        Some(1.0)
+    );
+    assert_eq!(
+        request(addr, "POST", "/breakers/nope/force_open").await.0,
+        404
+    );
+    assert_eq!(
+        request(addr, "POST", "/breakers/search/explode").await.0,
+        400
+    );
     assert_eq!(request(addr, "GET", "/breakers/search").await.0, 200);
 
     server.abort();
