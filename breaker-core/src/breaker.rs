@@ -847,9 +847,13 @@ where
         let s = self.config().settings();
         let now = self.clock.now();
         let view = m.advance(s, &mut Fixed::at(now)).next;
-        // What the window holds in every state: after a trip it still holds what tripped it
-        // (it is emptied when the breaker closes; a time window's counts age).
-        let window = self.window.counts(now, s.bucket());
+        // Read only while closed (or disabled): the reference model has it so, and a time
+        // window's buckets are only claimed on that path. What tripped it is in `last_trip`.
+        let window = if m.admits_without_clock() {
+            self.window.counts(now, s.bucket())
+        } else {
+            Default::default()
+        };
         let opened = self.opened_at.load(Ordering::Relaxed);
         Stats {
             name: s.name(),

@@ -23,8 +23,8 @@ pub struct Stats {
     pub half_open_successes: u16,
     /// Trials in flight in half-open.
     pub half_open_trials: u16,
-    /// What the sliding window holds (zero without one). Emptied when the breaker closes; while
-    /// open it still holds what tripped it (a time window's counts age meanwhile).
+    /// What the sliding window holds (zero without one, and zero unless closed or disabled:
+    /// what tripped the breaker is in [`Stats::last_trip`]).
     pub window: Counts,
     /// Failure rate over the window, in parts per million.
     pub failure_rate_ppm: u32,

@@ -13,9 +13,9 @@
 //! | `breaker_transitions_total` | counter | `from`, `to`, `reason` (see [`crate::Reason::as_str`]) | state changes |
 //! | `breaker_call_duration_seconds` | histogram | | duration of finished calls, when the breaker times them (the slow-call rule is configured) |
 //! | `breaker_state` | gauge | `state` = `closed`, `open`, `half_open`, `forced_open`, `disabled` | 1 for the current state, 0 for the others |
-//! | `breaker_failure_rate` | gauge | | failure rate over the window, 0 to 1 |
-//! | `breaker_slow_call_rate` | gauge | | slow-call rate over the window, 0 to 1 |
-//! | `breaker_window_calls` | gauge | | calls in the window |
+//! | `breaker_failure_rate` | gauge | | failure rate over the window, 0 to 1 (until the breaker closes again, the window a rate trip saw) |
+//! | `breaker_slow_call_rate` | gauge | | slow-call rate over the window, 0 to 1 (likewise) |
+//! | `breaker_window_calls` | gauge | | calls in the window (likewise) |
 //!
 //! The gauges change on every state change; between changes, [`Metrics::export`] (called with a
 //! breaker's [`Stats`], for example for every breaker of a [`crate::registry::Registry`] before
@@ -33,7 +33,7 @@ use super::{Listener, Refused};
 use crate::clock::Duration;
 use crate::config::PPM;
 use crate::error::{LimitReached, Rejected};
-use crate::machine::{State, Transition};
+use crate::machine::{Reason, State, Transition};
 use crate::stats::Stats;
 
 const STATES: [State; 5] = [
@@ -86,10 +86,19 @@ impl Metrics {
             let v = if s == stats.state { 1.0 } else { 0.0 };
             gauge!("breaker_state", "breaker" => name, "state" => label(s)).set(v);
         }
+        // While not closed, a snapshot's window reads empty: show the window that tripped it
+        // (a rate trip's evidence) until it closes.
+        let window = match (stats.state, stats.last_trip.map(|t| t.reason)) {
+            (
+                State::Open | State::HalfOpen | State::ForcedOpen,
+                Some(Reason::FailureRate { window, .. } | Reason::SlowCallRate { window, .. }),
+            ) => window,
+            _ => stats.window,
+        };
         let rate = |ppm: u32| f64::from(ppm) / f64::from(PPM);
-        gauge!("breaker_failure_rate", "breaker" => name).set(rate(stats.failure_rate_ppm));
-        gauge!("breaker_slow_call_rate", "breaker" => name).set(rate(stats.slow_rate_ppm));
-        gauge!("breaker_window_calls", "breaker" => name).set(f64::from(stats.window.calls));
+        gauge!("breaker_failure_rate", "breaker" => name).set(rate(window.failure_rate_ppm()));
+        gauge!("breaker_slow_call_rate", "breaker" => name).set(rate(window.slow_rate_ppm()));
+        gauge!("breaker_window_calls", "breaker" => name).set(f64::from(window.calls));
     }
 
     #[inline]

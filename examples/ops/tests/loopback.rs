@@ -122,8 +122,8 @@ async fn outage_seen_through_metrics_json_and_manual_control() {
     let payments = &list[0];
     assert_eq!(payments["name"], "payments");
     assert_eq!(payments["state"], "open");
-    assert_eq!(payments["window"]["calls"], 6);
-    assert_eq!(payments["window"]["failures"], 3);
+    assert_eq!(payments["last_trip"]["reason"]["window"]["calls"], 6);
+    assert_eq!(payments["last_trip"]["reason"]["window"]["failures"], 3);
     assert_eq!(payments["last_trip"]["reason"]["kind"], "failure_rate");
     assert_eq!(payments["last_trip"]["reason"]["rate_ppm"], 500_000);
     assert_eq!(list[1]["state"], "closed");
