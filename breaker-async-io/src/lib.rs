@@ -31,11 +31,12 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 
 pub use breaker_core;
+pub use breaker_core::registry;
 pub use breaker_core::timer::{Fallback, NoLimit, OnTimeout, PolicyBuilder, Protected};
 pub use breaker_core::{
     classify, listener, window, Breaker, Config, ConfigBuilder, ConfigError, ConfigErrorKind,
     CountWindow, Duration, Error, Handle, Instant, LimitReached, Listener, NoWindow, Outcome,
-    Permit, Policy, Rejected, State, Stats, TimeWindow, Transition,
+    Permit, Policy, Reason, Rejected, State, Stats, TimeWindow, Transition, Trip,
 };
 pub use limit::Limit;
 
@@ -82,6 +83,24 @@ impl Timer for AsyncIo {
 
 impl GlobalClock for AsyncIo {
     const NEW: Self = AsyncIo;
+}
+
+/// The driver of a breaker on the async-io clock, as a future to spawn on any executor: the
+/// breaker's time-driven changes (open to half-open when the open duration ends, trials given
+/// up after the half-open maximum wait) then happen, and reach listeners, when they are due
+/// rather than at the next call (see [`breaker_core::timer::drive`]).
+///
+/// `target` is `&BREAKER` for a `static` breaker, or `Arc::downgrade(&breaker)`: the driver never
+/// keeps its breaker alive, and ends when it is dropped. A second driver of one breaker ends at
+/// once. With smol: `smol::spawn(breaker_smol::driver(Arc::downgrade(&breaker))).detach();`
+/// (a detached task does not keep the executor running).
+pub fn driver<T>(target: T) -> impl core::future::Future<Output = ()> + Send
+where
+    T: breaker_core::timer::Target + Send + Sync,
+    T::Handle: Send,
+    <T::Handle as Handle>::Breaker: Breaker<Clock = AsyncIo> + Sync,
+{
+    breaker_core::timer::drive(target)
 }
 
 /// A circuit breaker on the async-io timer (smol, async-std): built without naming a clock,

@@ -4,7 +4,8 @@ use core::fmt;
 use std::sync::Arc;
 
 use async_lock::{Semaphore, SemaphoreGuard};
-use breaker_core::timer::{check_permits, ConcurrencyLimit, Registry};
+use breaker_core::registry::Registry;
+use breaker_core::timer::{check_permits, ConcurrencyLimit};
 use breaker_core::ConfigError;
 
 /// At most N calls in flight (kompoz's `limited`), over [`async_lock::Semaphore`].
@@ -39,8 +40,6 @@ struct Inner {
     semaphore: Semaphore,
 }
 
-static NAMED: Registry<Limit> = Registry::new();
-
 impl Limit {
     fn build(name: &'static str, permits: usize) -> Limit {
         Limit {
@@ -71,7 +70,8 @@ impl Limit {
     /// of permits.
     pub fn named(name: &'static str, permits: usize) -> Result<Limit, ConfigError> {
         let permits = check_permits(permits)?;
-        NAMED.get_or_insert_with(name, permits, || Limit::build(name, permits))
+        // One registry for the process: breakers and limits (see `breaker_core::registry`).
+        Registry::global().limit(name, permits, || Limit::build(name, permits))
     }
 
     /// The limit's name (empty for [`Limit::new`]).

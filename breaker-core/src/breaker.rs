@@ -20,7 +20,7 @@ use crate::error::{Error, Rejected};
 use crate::future::Call;
 use crate::listener::Listener;
 use crate::machine::{
-    self, Admission, Env, Fixed, Machine, Manual, Outcome, Report, State, Step, Transition,
+    self, Admission, Env, Fixed, Machine, Manual, Outcome, Reason, Report, State, Step, Transition,
 };
 use crate::permit::Permit;
 use crate::seam::{Breaker, End, Handle, Ticket, WaitHint};
@@ -28,7 +28,7 @@ use crate::stats::Stats;
 use atomic_waker::AtomicWaker;
 
 use crate::sync::{const_unless_loom, AtomicU64, Ordering};
-use crate::window::{Sample, Window, WindowKind};
+use crate::window::{Counts, Sample, Window, WindowKind};
 
 /// Bits of the generation that tag the deadline word. Shrunk under `cfg(breaker_verify)` so that
 /// the loom models wrap the tag within a few transitions.
@@ -493,8 +493,17 @@ where
     fn transitioned(&self, transition: Option<Transition>, env: &mut LiveEnv<'_, C>) {
         if let Some(t) = transition {
             if t.to == State::Open {
-                self.opened_at
-                    .store(env.now().as_micros(), Ordering::Relaxed);
+                // ops: the last trip's reason, kept with when it happened (see `last_trip`).
+                if let Reason::FailureRate { window, .. } | Reason::SlowCallRate { window, .. } =
+                    t.reason
+                {
+                    self.window.keep_evidence(window);
+                }
+                let code = crate::stats::trip_code(&t.reason);
+                self.opened_at.store(
+                    env.now().as_micros().min(NEVER) << 12 | code,
+                    Ordering::Relaxed,
+                );
             }
             // After the deadline was published: a woken driver reads it.
             self.waker.wake();
@@ -705,6 +714,7 @@ where
                 cancelled_listeners(|| self.listener.on_cancelled(self.name()));
                 None
             }
+            End::Unused if !ticket.is_trial() => None,
             End::Finished(Outcome::Success, _) if start.is_none() => {
                 let m = unpack(self.word.load(Ordering::Acquire), None);
                 if !m.success_is_noop() {
@@ -721,7 +731,7 @@ where
                             self.window
                                 .record(Instant::ZERO, s.bucket_micros(), Sample::default());
                         if machine::window_trips(counts, s) {
-                            return self.finish_slow(generation, since, start, end, Some(true));
+                            return self.finish_slow(generation, since, start, end, Some(counts));
                         }
                     }
                     _ => return self.finish_slow(generation, since, start, end, None),
@@ -740,13 +750,14 @@ where
         since: u64,
         start: Option<Instant>,
         end: End<'_>,
-        window_verdict: Option<bool>,
+        // The window's counts when the fast path recorded the outcome and found they trip it.
+        window_verdict: Option<Counts>,
     ) -> Option<Transition> {
         let s = self.config().settings();
         let mut env = self.env();
         let outcome = match end {
             End::Finished(o, _) => o,
-            End::Cancelled => Outcome::Ignored,
+            End::Cancelled | End::Unused => Outcome::Ignored,
         };
         // In integer microseconds, as the machine keeps time: a `Duration` is made only for a
         // listener that asks for one.
@@ -757,7 +768,8 @@ where
             _ => None,
         };
         let slow = matches!((elapsed, s.slow_call_micros()), (Some(e), Some(t)) if e >= t);
-        let mut window_trips = window_verdict.unwrap_or(false);
+        let mut window_trips = window_verdict.is_some();
+        let mut window = window_verdict.unwrap_or_default();
         let word = self.word.load(Ordering::Acquire);
         let kind = <K::Window as Window>::KIND;
         // After the word: a report judged stale against a later count is stale against `word`.
@@ -774,8 +786,8 @@ where
                     failure: outcome == Outcome::Failure,
                     slow,
                 };
-                let counts = self.window.record(now, s.bucket_micros(), sample);
-                window_trips = machine::window_trips(counts, s);
+                window = self.window.record(now, s.bucket_micros(), sample);
+                window_trips = machine::window_trips(window, s);
             }
         }
         let report = Report {
@@ -783,6 +795,7 @@ where
             outcome,
             slow,
             window_trips,
+            window,
         };
         let transition =
             if outcome != Outcome::Failure && !window_trips && unpack(word, None).success_is_noop()
@@ -807,7 +820,7 @@ where
                 .on_success(s.name(), elapsed.map(Duration::from_micros)),
             End::Finished(Outcome::Failure, error) => self.listener.on_failure(s.name(), error),
             End::Finished(Outcome::Ignored, _) => self.listener.on_ignored(s.name()),
-            End::Cancelled => {} // reported above
+            End::Cancelled | End::Unused => {} // reported above, or by the caller
         }
         self.notify(transition);
         transition
@@ -843,6 +856,8 @@ where
         let s = self.config().settings();
         let now = self.clock.now();
         let view = m.advance(s, &mut Fixed::at(now)).next;
+        // Read only while closed (or disabled): the reference model has it so, and a time
+        // window's buckets are only claimed on that path. What tripped it is in `last_trip`.
         let window = if m.admits_without_clock() {
             self.window.counts(now, s.bucket_micros())
         } else {
@@ -859,7 +874,9 @@ where
             window,
             failure_rate_ppm: window.failure_rate_ppm(),
             slow_rate_ppm: window.slow_rate_ppm(),
-            opened_at: (opened != NOT_OPENED).then_some(Instant::from_micros(opened)),
+            opened_at: (opened != NOT_OPENED).then_some(Instant::from_micros(opened >> 12)),
+            last_trip: (opened != NOT_OPENED)
+                .then(|| crate::stats::trip_decode(opened, s, self.window.evidence())),
             retry_after: match (view.state, view.deadline) {
                 (State::Open, Some(d)) => Some(d - now),
                 _ => None,
@@ -987,6 +1004,12 @@ where
 
     fn detach_driver(&self) {
         self.transitions.fetch_and(COUNT, Ordering::AcqRel);
+    }
+
+    fn observe(&self, event: &crate::listener::Event<'_>) {
+        if L::ENABLED {
+            event.dispatch(self.name(), &self.listener);
+        }
     }
 
     fn wait_hint(&self, now: Instant) -> WaitHint {

@@ -10,12 +10,18 @@ mod breaker;
 pub mod classify;
 pub mod clock;
 pub mod config;
+#[cfg(feature = "defmt")]
+mod defmt;
 mod error;
 mod future;
 pub mod listener;
 pub mod machine;
 mod permit;
+#[cfg(feature = "std")]
+pub mod registry;
 pub mod seam;
+#[cfg(feature = "serde")]
+mod serde;
 mod stats;
 mod sync;
 pub mod timer;
@@ -34,9 +40,9 @@ pub use config::{AsConfig, Config, ConfigBuilder, ConfigError, ConfigErrorKind, 
 pub use error::{Error, LimitReached, Rejected};
 pub use future::Call;
 pub use listener::Listener;
-pub use machine::{Outcome, State, Transition};
+pub use machine::{Outcome, Reason, State, Transition};
 pub use permit::Permit;
 pub use seam::{Breaker, End, Handle, Ticket, WaitHint};
-pub use stats::Stats;
+pub use stats::{Stats, Trip};
 pub use timer::Policy;
 pub use window::{CountWindow, Counts, NoWindow, TimeWindow};

@@ -179,7 +179,7 @@ pub enum Admission {
     },
 }
 
-/// A state change.
+/// A state change, with what caused it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Transition {
@@ -189,6 +189,136 @@ pub struct Transition {
     pub to: State,
     /// The generation that began with it.
     pub generation: u32,
+    /// What caused it, with the numbers that decided it.
+    pub reason: Reason,
+}
+
+/// Why the state changed, with the numbers that decided it: computed by the pure transitions,
+/// so every store (the atomic breaker, a simulator, a Lua mirror) reports the same reason.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum Reason {
+    /// Closed to open: `failures` consecutive failures reached the threshold.
+    ConsecutiveFailures {
+        /// Consecutive failures counted, this call's included.
+        failures: u32,
+        /// The configured threshold.
+        threshold: u32,
+    },
+    /// Closed to open: the window's failure rate reached the threshold.
+    FailureRate {
+        /// What the window held when it tripped, this call's outcome included.
+        window: Counts,
+        /// The failure rate of `window`, in parts per million.
+        rate_ppm: u32,
+        /// The configured threshold, in parts per million.
+        threshold_ppm: u32,
+    },
+    /// Closed to open: the window's slow-call rate reached the threshold.
+    SlowCallRate {
+        /// What the window held when it tripped, this call's outcome included.
+        window: Counts,
+        /// The slow-call rate of `window`, in parts per million.
+        rate_ppm: u32,
+        /// The configured threshold, in parts per million.
+        threshold_ppm: u32,
+    },
+    /// Half-open to open: a trial failed, or was slow (`slow`) with the slow-call rule on.
+    TrialFailed {
+        /// The trial succeeded but took longer than the slow-call threshold.
+        slow: bool,
+    },
+    /// Half-open to open: `trials` trials in flight outlived the half-open maximum wait.
+    TrialsAbandoned {
+        /// Trials in flight that were given up.
+        trials: u16,
+        /// The configured maximum wait.
+        max_wait: Duration,
+    },
+    /// Half-open to closed: `successes` trials succeeded, reaching the success threshold.
+    TrialsSucceeded {
+        /// Successful trials, this one included.
+        successes: u16,
+        /// The configured success threshold.
+        threshold: u16,
+    },
+    /// Open to half-open: the open duration ended at `deadline`.
+    OpenTimeElapsed {
+        /// When the open duration ended.
+        deadline: Instant,
+    },
+    /// Asked for by hand.
+    Manual(Manual),
+    /// Seen in state shared with other processes, decided by one of them (or by a store that
+    /// does not report reasons yet): this process does not know why. A breaker kind with
+    /// shared state reports it for changes it observes rather than makes.
+    Remote,
+}
+
+impl Reason {
+    /// A short lowercase name of the kind of reason, for logs and metric labels.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Reason::ConsecutiveFailures { .. } => "consecutive_failures",
+            Reason::FailureRate { .. } => "failure_rate",
+            Reason::SlowCallRate { .. } => "slow_call_rate",
+            Reason::TrialFailed { .. } => "trial_failed",
+            Reason::TrialsAbandoned { .. } => "trials_abandoned",
+            Reason::TrialsSucceeded { .. } => "trials_succeeded",
+            Reason::OpenTimeElapsed { .. } => "open_time_elapsed",
+            Reason::Manual(_) => "manual",
+            Reason::Remote => "remote",
+        }
+    }
+}
+
+impl core::fmt::Display for Reason {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let pct = |ppm: &u32| *ppm as f64 / 10_000.0;
+        match self {
+            Reason::ConsecutiveFailures {
+                failures,
+                threshold,
+            } => write!(f, "{failures} consecutive failures (threshold {threshold})"),
+            Reason::FailureRate {
+                window,
+                rate_ppm,
+                threshold_ppm,
+            } => write!(
+                f,
+                "failure rate {}% of {} calls ({} failed; threshold {}%)",
+                pct(rate_ppm),
+                window.calls,
+                window.failures,
+                pct(threshold_ppm)
+            ),
+            Reason::SlowCallRate {
+                window,
+                rate_ppm,
+                threshold_ppm,
+            } => write!(
+                f,
+                "slow-call rate {}% of {} calls ({} slow; threshold {}%)",
+                pct(rate_ppm),
+                window.calls,
+                window.slow,
+                pct(threshold_ppm)
+            ),
+            Reason::TrialFailed { slow: false } => f.write_str("a trial failed"),
+            Reason::TrialFailed { slow: true } => f.write_str("a trial was slow"),
+            Reason::TrialsAbandoned { trials, max_wait } => {
+                write!(f, "{trials} trials unreported after {max_wait:?}")
+            }
+            Reason::TrialsSucceeded {
+                successes,
+                threshold,
+            } => write!(f, "{successes} trials succeeded (threshold {threshold})"),
+            Reason::OpenTimeElapsed { .. } => f.write_str("the open duration passed"),
+            Reason::Manual(m) => write!(f, "manual {m:?}"),
+            Reason::Remote => f.write_str("changed by another process"),
+        }
+    }
 }
 
 /// The result of a transition function: the next machine, the state change if any, and a value.
@@ -214,6 +344,9 @@ pub struct Report {
     /// The window, with this outcome recorded, says the breaker should open
     /// (see [`window_trips`]).
     pub window_trips: bool,
+    /// What the window held with this outcome recorded: the evidence a window trip reports
+    /// (see [`window_reason`]). Zero without a window.
+    pub window: Counts,
 }
 
 impl Report {
@@ -224,6 +357,11 @@ impl Report {
             outcome,
             slow: false,
             window_trips: false,
+            window: Counts {
+                calls: 0,
+                failures: 0,
+                slow: 0,
+            },
         }
     }
 }
@@ -251,6 +389,27 @@ pub const fn window_trips(c: Counts, s: &Settings) -> bool {
     }
     rate_reached(c.failures, c.calls, s.failure_rate_ppm)
         || rate_reached(c.slow, c.calls, s.slow_rate_ppm)
+}
+
+/// Why window counts `c` open the breaker: the failure-rate rule if it is reached, else the
+/// slow-call rule (both are checked by [`window_trips`]; the failure rate is named first when
+/// both are reached).
+pub const fn window_reason(c: Counts, s: &Settings) -> Reason {
+    if !rate_reached(c.failures, c.calls, s.failure_rate_ppm)
+        && rate_reached(c.slow, c.calls, s.slow_rate_ppm)
+    {
+        Reason::SlowCallRate {
+            window: c,
+            rate_ppm: c.slow_rate_ppm(),
+            threshold_ppm: s.slow_rate_ppm,
+        }
+    } else {
+        Reason::FailureRate {
+            window: c,
+            rate_ppm: c.failure_rate_ppm(),
+            threshold_ppm: s.failure_rate_ppm,
+        }
+    }
 }
 
 const fn rate_reached(part: u32, calls: u32, ppm: u32) -> bool {
@@ -321,12 +480,14 @@ impl Machine {
         }
     }
 
-    fn step<T>(self, next: Machine, value: T) -> Step<T> {
+    /// A step to `next`, which changes state (starts a generation) for `reason`.
+    fn step<T>(self, next: Machine, value: T, reason: Reason) -> Step<T> {
         let transition = if next.generation != self.generation {
             Some(Transition {
                 from: self.state,
                 to: next.state,
                 generation: next.generation,
+                reason,
             })
         } else {
             None
@@ -334,6 +495,16 @@ impl Machine {
         Step {
             next,
             transition,
+            value,
+        }
+    }
+
+    /// A step to `next` within the same generation: no state change.
+    fn stay<T>(self, next: Machine, value: T) -> Step<T> {
+        debug_assert_eq!(next.generation, self.generation);
+        Step {
+            next,
+            transition: None,
             value,
         }
     }
@@ -396,17 +567,23 @@ impl Machine {
     /// Asks for the time only when open or half-open with trials in flight.
     pub fn advance(self, s: &Settings, env: &mut impl Env) -> Step {
         match (self.state, self.next_change()) {
-            (State::Open, Some(deadline)) if env.now() >= deadline => {
-                self.step(self.half_opened(s, env), ())
-            }
+            (State::Open, Some(deadline)) if env.now() >= deadline => self.step(
+                self.half_opened(s, env),
+                (),
+                Reason::OpenTimeElapsed { deadline },
+            ),
             (State::HalfOpen, Some(deadline)) if env.now() >= deadline => {
                 let failed = Machine {
                     failures: self.failures.saturating_add(1),
                     ..self
                 };
-                self.step(failed.reopened(s, env), ())
+                let reason = Reason::TrialsAbandoned {
+                    trials: self.trials,
+                    max_wait: s.half_open_max_wait(),
+                };
+                self.step(failed.reopened(s, env), (), reason)
             }
-            _ => self.step(self, ()),
+            _ => self.stay(self, ()),
         }
     }
 
@@ -423,27 +600,28 @@ impl Machine {
                 generation: self.generation,
                 trial: false,
             };
-            return self.step(self, value);
+            return self.stay(self, value);
         }
         let rejected = |retry_after| Admission::Rejected { retry_after };
         match self.state {
-            State::ForcedOpen => self.step(self, rejected(None)),
+            State::ForcedOpen => self.stay(self, rejected(None)),
             State::Open => {
                 // The time left in microseconds, made a `Duration` in one place.
-                let left = match self.deadline {
+                let (left, deadline) = match self.deadline {
                     // A racing transition has not published its deadline yet: still open.
-                    None => Some(s.open.nominal_micros(self.opens)),
+                    None => (Some(s.open.nominal_micros(self.opens)), Instant::ZERO),
                     Some(deadline) => {
                         let now = env.now();
-                        if now < deadline {
+                        let left = if now < deadline {
                             Some(deadline.micros_since(now))
                         } else {
                             None
-                        }
+                        };
+                        (left, deadline)
                     }
                 };
                 match left {
-                    Some(us) => self.step(self, rejected(Some(Duration::from_micros(us)))),
+                    Some(us) => self.stay(self, rejected(Some(Duration::from_micros(us)))),
                     None => {
                         let half = self.half_opened(s, env);
                         let next = Machine { trials: 1, ..half };
@@ -451,7 +629,7 @@ impl Machine {
                             generation: next.generation,
                             trial: true,
                         };
-                        self.step(next, value)
+                        self.step(next, value, Reason::OpenTimeElapsed { deadline })
                     }
                 }
             }
@@ -478,7 +656,7 @@ impl Machine {
                         generation: self.generation,
                         trial: true,
                     };
-                    return self.step(next, value);
+                    return self.stay(next, value);
                 }
                 let retry_after = advanced.next.deadline.map(|d| d - env.now());
                 Step {
@@ -500,7 +678,7 @@ impl Machine {
     /// counts, never changes state. An outcome from another generation changes nothing.
     pub fn record(self, report: Report, s: &Settings, env: &mut impl Env) -> Step {
         if report.generation != self.generation {
-            return self.step(self, ());
+            return self.stay(self, ());
         }
         if self.state == State::HalfOpen {
             // A trial that reports after the maximum wait was already given up (as `advance`
@@ -515,14 +693,14 @@ impl Machine {
             Outcome::Success => false,
             Outcome::Ignored => {
                 return match self.state {
-                    State::HalfOpen => self.step(
+                    State::HalfOpen => self.stay(
                         Machine {
                             trials: self.trials.saturating_sub(1),
                             ..self
                         },
                         (),
                     ),
-                    _ => self.step(self, ()),
+                    _ => self.stay(self, ()),
                 };
             }
         };
@@ -534,11 +712,21 @@ impl Machine {
                     0
                 };
                 let counted = Machine { failures, ..self };
-                let threshold = s.failure_threshold != 0 && failures >= s.failure_threshold;
-                if self.state == State::Closed && (report.window_trips || (failed && threshold)) {
-                    self.step(counted.opened(0, s, env), ())
+                let consecutive =
+                    failed && s.failure_threshold != 0 && failures >= s.failure_threshold;
+                if self.state == State::Closed && (report.window_trips || consecutive) {
+                    // Both rules may trip on one call: the consecutive rule is named first.
+                    let reason = if consecutive {
+                        Reason::ConsecutiveFailures {
+                            failures,
+                            threshold: s.failure_threshold,
+                        }
+                    } else {
+                        window_reason(report.window, s)
+                    };
+                    self.step(counted.opened(0, s, env), (), reason)
                 } else {
-                    self.step(counted, ())
+                    self.stay(counted, ())
                 }
             }
             State::HalfOpen => {
@@ -548,19 +736,24 @@ impl Machine {
                         failures: self.failures.saturating_add(1),
                         ..self
                     };
-                    self.step(counted.reopened(s, env), ())
+                    let reason = Reason::TrialFailed { slow: !failed };
+                    self.step(counted.reopened(s, env), (), reason)
                 } else if self.successes + 1 >= s.success_threshold {
-                    self.step(self.closed(State::Closed), ())
+                    let reason = Reason::TrialsSucceeded {
+                        successes: self.successes + 1,
+                        threshold: s.success_threshold,
+                    };
+                    self.step(self.closed(State::Closed), (), reason)
                 } else {
                     let next = Machine {
                         trials: self.trials.saturating_sub(1),
                         successes: self.successes + 1,
                         ..self
                     };
-                    self.step(next, ())
+                    self.stay(next, ())
                 }
             }
-            State::Open | State::ForcedOpen => self.step(self, ()),
+            State::Open | State::ForcedOpen => self.stay(self, ()),
         }
     }
 
@@ -589,7 +782,7 @@ impl Machine {
                 ..this.closed(State::Disabled)
             },
         };
-        self.step(next, ())
+        self.step(next, (), Reason::Manual(action))
     }
 }
 

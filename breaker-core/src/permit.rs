@@ -126,6 +126,14 @@ impl<H: Handle> Permit<H> {
         self.record(Outcome::Ignored);
     }
 
+    /// Gives the permit back without having made the call, and without a listener event (the
+    /// caller reports why itself: a policy whose concurrency limit was full reports
+    /// [`crate::Listener::on_limit_reached`]). As for a cancellation, a half-open trial slot
+    /// is given back.
+    pub fn give_back(self) {
+        self.end(End::Unused);
+    }
+
     /// Reports `result` as `classify` says, and turns it into the call's result: an error that
     /// opened the breaker becomes [`Error::Tripped`] when the configuration asks for it.
     ///

@@ -103,6 +103,10 @@ pub enum End<'e> {
     Finished(Outcome, Option<&'e dyn fmt::Debug>),
     /// The call went away without reporting (its permit or future was dropped, or it panicked).
     Cancelled,
+    /// The call never ran: its permit was given back unused (its concurrency limit was full,
+    /// and the policy reported that instead). Counts as [`Outcome::Ignored`], with no listener
+    /// event of its own.
+    Unused,
 }
 
 impl fmt::Debug for End<'_> {
@@ -110,6 +114,7 @@ impl fmt::Debug for End<'_> {
         match self {
             End::Finished(o, _) => f.debug_tuple("Finished").field(o).finish(),
             End::Cancelled => f.write_str("Cancelled"),
+            End::Unused => f.write_str("Unused"),
         }
     }
 }
@@ -206,6 +211,12 @@ pub trait Breaker {
     /// Releases the claim of [`Breaker::attach_driver`] (the driver stopped): rejections read the
     /// clock again.
     fn detach_driver(&self) {}
+
+    /// Reports an event of the timed features (a limit refusal, a timeout, a fallback, the end
+    /// of a wait) to the breaker's listeners. The default: none.
+    fn observe(&self, event: &crate::listener::Event<'_>) {
+        let _ = event;
+    }
 }
 
 /// What a waiting caller should do next; see [`Breaker::wait_hint`].
@@ -392,6 +403,7 @@ impl crate::stats::Stats {
             slow_rate_ppm: 0,
             opened_at: None,
             retry_after: m.open_time_left(now),
+            last_trip: None,
         }
     }
 }

@@ -46,8 +46,6 @@ use crate::error::Error;
 pub(crate) mod breaker;
 mod driver;
 mod policy;
-#[cfg(feature = "std")]
-mod registry;
 mod run;
 #[cfg(test)]
 mod tests;
@@ -55,8 +53,6 @@ mod tests;
 pub use breaker::Protected;
 pub use driver::{drive, Target};
 pub use policy::{Policy, PolicyBuilder};
-#[cfg(feature = "std")]
-pub use registry::Registry;
 
 /// Sleeps: the one thing the timed features need from a runtime.
 ///

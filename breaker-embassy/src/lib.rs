@@ -8,7 +8,7 @@ pub use breaker_core::timer::{Fallback, NoLimit, OnTimeout, PolicyBuilder, Prote
 pub use breaker_core::{
     classify, listener, window, Breaker, Config, ConfigBuilder, ConfigError, ConfigErrorKind,
     CountWindow, Duration, Error, Handle, Instant, LimitReached, Listener, NoWindow, Outcome,
-    Permit, Policy, Rejected, State, Stats, TimeWindow, Transition,
+    Permit, Policy, Reason, Rejected, State, Stats, TimeWindow, Transition, Trip,
 };
 /// `#[circuit]` on an `async fn` or `fn` returning `Result<T, E>`, with a `static` breaker on embassy-time's clock.
 #[cfg(feature = "macros")]

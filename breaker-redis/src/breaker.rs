@@ -499,6 +499,8 @@ impl<C: Clock, L: Events, W: Window> Inner<C, L, W> {
                 from: old.state,
                 to: m.state,
                 generation: m.generation,
+                // issue 11: a change seen in Redis; the process that made it knows why.
+                reason: breaker_core::Reason::Remote,
             };
             self.listener.on_state_change(
                 self.name,
@@ -853,13 +855,14 @@ impl<C: Clock, L: Events, W: Window> Breaker for RedisBreaker<C, L, W> {
         }
         let outcome = match end {
             End::Finished(o, _) => o,
-            End::Cancelled => Outcome::Ignored,
+            End::Cancelled | End::Unused => Outcome::Ignored,
         };
         match end {
             End::Finished(Outcome::Success, _) => inner.listener.on_success(inner.name, None),
             End::Finished(Outcome::Failure, e) => inner.listener.on_failure(inner.name, e),
             End::Finished(Outcome::Ignored, _) => inner.listener.on_ignored(inner.name),
             End::Cancelled => inner.listener.on_cancelled(inner.name),
+            End::Unused => {} // the policy reports why (a full concurrency limit)
         }
         let w = inner.fast.load(Ordering::Acquire);
         if w & UP == 0 {

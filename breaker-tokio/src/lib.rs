@@ -5,11 +5,12 @@ mod limit;
 use std::sync::OnceLock;
 
 pub use breaker_core;
+pub use breaker_core::registry;
 pub use breaker_core::timer::{Fallback, NoLimit, OnTimeout, PolicyBuilder, Protected};
 pub use breaker_core::{
     classify, listener, window, Breaker, Config, ConfigBuilder, ConfigError, ConfigErrorKind,
     CountWindow, Duration, Error, Handle, Instant, LimitReached, Listener, NoWindow, Outcome,
-    Permit, Policy, Rejected, State, Stats, TimeWindow, Transition,
+    Permit, Policy, Reason, Rejected, State, Stats, TimeWindow, Transition, Trip,
 };
 /// `#[circuit]` on an `async fn` or `fn` returning `Result<T, E>`, with a `static` breaker on tokio's clock.
 #[cfg(feature = "macros")]

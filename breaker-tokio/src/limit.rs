@@ -3,7 +3,8 @@
 use core::fmt;
 use std::sync::Arc;
 
-use breaker_core::timer::{check_permits, ConcurrencyLimit, Registry};
+use breaker_core::registry::Registry;
+use breaker_core::timer::{check_permits, ConcurrencyLimit};
 use breaker_core::ConfigError;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
@@ -40,8 +41,6 @@ struct Inner {
     semaphore: Semaphore,
 }
 
-static NAMED: Registry<Limit> = Registry::new();
-
 impl Limit {
     fn build(name: &'static str, permits: usize) -> Limit {
         Limit {
@@ -72,7 +71,8 @@ impl Limit {
     /// of permits.
     pub fn named(name: &'static str, permits: usize) -> Result<Limit, ConfigError> {
         let permits = check_permits(permits)?;
-        NAMED.get_or_insert_with(name, permits, || Limit::build(name, permits))
+        // One registry for the process: breakers and limits (see `breaker_core::registry`).
+        Registry::global().limit(name, permits, || Limit::build(name, permits))
     }
 
     /// The limit's name (empty for [`Limit::new`]).

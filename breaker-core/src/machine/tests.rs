@@ -55,7 +55,11 @@ fn closed_counts_consecutive_failures_and_success_resets() {
         Some(Transition {
             from: State::Closed,
             to: State::Open,
-            generation: 1
+            generation: 1,
+            reason: Reason::ConsecutiveFailures {
+                failures: 3,
+                threshold: 3
+            },
         })
     );
     assert_eq!(step.next.deadline, Some(T0 + Duration::from_secs(30)));
@@ -343,8 +347,19 @@ fn window_trips_needs_minimum_calls_and_rate() {
         outcome: Outcome::Success,
         slow: true,
         window_trips: true,
+        window: counts(10, 0, 8),
     };
-    assert_eq!(m.record(report, s, &mut at(0)).next.state, State::Open);
+    let step = m.record(report, s, &mut at(0));
+    assert_eq!(step.next.state, State::Open);
+    // The evidence is the report's window: the slow-call rule tripped it.
+    assert_eq!(
+        step.transition.map(|t| t.reason),
+        Some(Reason::SlowCallRate {
+            window: counts(10, 0, 8),
+            rate_ppm: 800_000,
+            threshold_ppm: s.slow_rate_ppm,
+        })
+    );
     // Without the consecutive rule, failures alone never open it.
     let mut m = Machine::INITIAL;
     for _ in 0..100 {
@@ -369,6 +384,7 @@ fn slow_trial_counts_as_failed_when_slow_rule_is_on() {
         outcome: Outcome::Success,
         slow: true,
         window_trips: false,
+        window: Counts::default(),
     };
     assert_eq!(m.record(report, s, &mut at(30)).next.state, State::Open);
 }
@@ -494,6 +510,7 @@ fn noop_success_predicate_agrees_with_record() {
                                 outcome,
                                 slow,
                                 window_trips: false,
+                                window: Counts::default(),
                             };
                             let step = m.record(report, s, &mut at(100));
                             assert_eq!(step.next, m, "{m:?} {report:?}");

@@ -19,6 +19,7 @@ use crate::backoff::{Random, XorShift32};
 use crate::classify::Classify;
 use crate::clock::{Clock, Duration, Instant};
 use crate::error::{Error, LimitReached, Rejected};
+use crate::listener::{Event, Refused};
 use crate::machine::State;
 use crate::permit::Permit;
 use crate::seam::{Breaker, Handle, WaitHint};
@@ -152,6 +153,15 @@ where
     } else {
         Some(*deadline.get_or_insert_with(|| clock.now() + max_wait))
     };
+    // ops: when the wait first slept, for the `on_wait_ended` event.
+    let mut slept_from: Option<Instant> = None;
+    let ended = |admitted: bool, from: Option<Instant>, now: Instant| {
+        if let Some(from) = from {
+            let waited = now - from;
+            let event = Event::WaitEnded { admitted, waited };
+            handle.breaker().observe(&event);
+        }
+    };
     loop {
         let b = handle.breaker();
         let now = b.clock().now();
@@ -165,8 +175,14 @@ where
         let nap = match wait {
             Some(nap) => nap,
             None => match handle.clone().try_acquire() {
-                Ok(permit) => return Ok(permit),
-                Err(rejected) if expired => return Err(rejected),
+                Ok(permit) => {
+                    ended(true, slept_from, now);
+                    return Ok(permit);
+                }
+                Err(rejected) if expired => {
+                    ended(false, slept_from, now);
+                    return Err(rejected);
+                }
                 Err(rejected) => match (rejected.state, rejected.retry_after()) {
                     (State::Open, Some(d)) => past_deadline(d, poll, random),
                     _ => jittered(poll, random),
@@ -177,6 +193,7 @@ where
             Some(left) => nap.min(left),
             None => nap,
         };
+        slept_from.get_or_insert(now);
         timer.sleep(nap.max(MIN_NAP)).await;
     }
 }
@@ -286,9 +303,10 @@ where
         if let Some(slot) = limit.try_acquire() {
             return admitted_call(&ctx, permit, Some(slot), args, f, classify).await;
         }
-        // The limit is full. Dropping the permit reports it as cancelled, which gives a
-        // half-open trial slot back and counts no failure.
-        drop(permit);
+        // The limit is full. The permit goes back unused (no "cancelled" event: the refusal is
+        // reported as a limit event), which gives a half-open trial slot back and counts no
+        // failure.
+        permit.give_back();
         let Some(max) = policy.limit_wait else {
             break Error::LimitReached(LimitReached {
                 name: limit.name(),
@@ -314,8 +332,22 @@ where
             Err(_) => drop(slot),
         }
     };
+    let breaker = ctx.handle.breaker();
+    if let Error::LimitReached(full) = &refused {
+        breaker.observe(&Event::LimitReached(full));
+    }
     match ctx.fallback.fallback(args) {
-        Some(fallback) => fallback.await.map_err(Error::Inner),
+        Some(fallback) => {
+            let cause = match &refused {
+                Error::Rejected(r) => Some(Refused::Breaker(r)),
+                Error::LimitReached(l) => Some(Refused::Limit(l)),
+                _ => None,
+            };
+            if let Some(cause) = cause {
+                breaker.observe(&Event::Fallback(cause));
+            }
+            fallback.await.map_err(Error::Inner)
+        }
         None => Err(refused),
     }
 }
@@ -348,6 +380,8 @@ where
                 // The call's future is gone (dropped with the race); free its slot, then count
                 // the timeout as a failure.
                 drop(slot);
+                let breaker = permit.handle().breaker();
+                breaker.observe(&Event::Timeout(after));
                 permit.failure_with(&TimedOut(after));
                 return ctx.on_timeout.on_timeout(after);
             }

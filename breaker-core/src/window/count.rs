@@ -37,6 +37,7 @@ pub struct CountWindow<const N: usize> {
     /// `calls | failures << 21 | slow << 42`.
     totals: AtomicU64,
     slots: [AtomicU8; N],
+    evidence: super::Evidence,
 }
 
 impl<const N: usize> fmt::Debug for CountWindow<N> {
@@ -80,6 +81,7 @@ impl<const N: usize> Window for CountWindow<N> {
         seq: AtomicUsize::new(0),
         totals: AtomicU64::new(0),
         slots: [const { AtomicU8::new(0) }; N],
+        evidence: super::Evidence::new(),
     };
 
     fn record(&self, _: Instant, _: u64, sample: Sample) -> Counts {
@@ -120,6 +122,14 @@ impl<const N: usize> Window for CountWindow<N> {
 
     fn counts(&self, _: Instant, _: u64) -> Counts {
         Self::unpack(self.totals.load(Ordering::Relaxed))
+    }
+
+    fn keep_evidence(&self, counts: Counts) {
+        self.evidence.keep(counts);
+    }
+
+    fn evidence(&self) -> Counts {
+        self.evidence.get()
     }
 
     fn reset(&self) {

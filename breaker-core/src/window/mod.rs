@@ -116,6 +116,55 @@ pub trait Window: Sync {
     fn counts(&self, now: Instant, bucket_micros: u64) -> Counts;
     /// Empties the window (done when the breaker closes, so every closed period starts afresh).
     fn reset(&self);
+    /// Keeps `counts` as the evidence of the last trip (the window is emptied when the breaker
+    /// closes, and a time window's counts age: the evidence stays). Windows without storage for
+    /// it (the default) keep nothing.
+    fn keep_evidence(&self, counts: Counts) {
+        let _ = counts;
+    }
+    /// The counts last kept by [`Window::keep_evidence`] (zero if none).
+    fn evidence(&self) -> Counts {
+        Counts::default()
+    }
+}
+
+/// The counts a window kept as the evidence of its last trip, in one atomic word:
+/// `calls:20 | failures:20 | slow:20 | shift:4`. Counts of up to 2^20 - 1 calls (every count
+/// window) are kept exactly; larger ones (a time window holds up to 2^28 calls) are shifted right
+/// until they fit, which keeps the rates to within 2^-19.
+#[derive(Debug)]
+pub(crate) struct Evidence(portable_atomic::AtomicU64);
+
+impl Evidence {
+    pub(crate) const fn new() -> Evidence {
+        Evidence(portable_atomic::AtomicU64::new(0))
+    }
+    const FIELD: u32 = 20;
+    const MASK: u64 = (1 << Self::FIELD) - 1;
+
+    pub(crate) fn keep(&self, c: Counts) {
+        let mut shift = 0;
+        while (c.calls >> shift) as u64 > Self::MASK {
+            shift += 1;
+        }
+        let word = (c.calls >> shift) as u64
+            | ((c.failures >> shift) as u64) << Self::FIELD
+            | ((c.slow >> shift) as u64) << (2 * Self::FIELD)
+            | (shift as u64) << (3 * Self::FIELD);
+        // Written by a trip's winner, read by snapshots: no other memory depends on it.
+        self.0.store(word, portable_atomic::Ordering::Relaxed);
+    }
+
+    pub(crate) fn get(&self) -> Counts {
+        let w = self.0.load(portable_atomic::Ordering::Relaxed);
+        let shift = (w >> (3 * Self::FIELD)) as u32;
+        let field = |i: u32| (((w >> (i * Self::FIELD)) & Self::MASK) as u32) << shift;
+        Counts {
+            calls: field(0),
+            failures: field(1),
+            slow: field(2),
+        }
+    }
 }
 
 /// No window: the breaker keeps only its consecutive-failures counter. Zero-sized.

@@ -64,6 +64,7 @@ pub struct TimeWindow<const B: usize> {
     calls_failures: AtomicU64,
     /// Window total of slow calls, two's complement.
     slow: AtomicU64,
+    evidence: super::Evidence,
 }
 
 impl<const B: usize> fmt::Debug for TimeWindow<B> {
@@ -369,7 +370,16 @@ impl<const B: usize> Window for TimeWindow<B> {
         head: AtomicU64::new(0),
         calls_failures: AtomicU64::new(0),
         slow: AtomicU64::new(0),
+        evidence: super::Evidence::new(),
     };
+
+    fn keep_evidence(&self, counts: Counts) {
+        self.evidence.keep(counts);
+    }
+
+    fn evidence(&self) -> Counts {
+        self.evidence.get()
+    }
 
     fn record(&self, now: Instant, width: u64, sample: Sample) -> Counts {
         if B == 0 {
