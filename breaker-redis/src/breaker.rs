@@ -559,8 +559,7 @@ impl<C: Clock, L: Events, W: Window> Inner<C, L, W> {
                 None => self.ask_for_trials(v, local),
             },
             State::HalfOpen
-                if v.grants.is_empty()
-                    && m.trials < self.config.settings().half_open_trials() =>
+                if v.grants.is_empty() && m.trials < self.config.settings().half_open_trials() =>
             {
                 self.ask_for_trials(v, local);
             }
@@ -1234,12 +1233,10 @@ impl<C: Clock, L: Events, W: Window> Breaker for RedisBreaker<C, L, W> {
         }
         let inner = &self.inner;
         let mut v = inner.lock();
-        let server = v.server_now(now);
+        let left = v.machine.open_time_left(v.server_now(now));
         match v.machine.state {
             State::Closed | State::Disabled => WaitHint::AskNow,
-            State::Open if v.machine.open_time_left(server).is_some() => {
-                WaitHint::Sleep(v.machine.open_time_left(server).unwrap_or(Duration::ZERO))
-            }
+            State::Open if left.is_some() => WaitHint::Sleep(left.unwrap_or(Duration::ZERO)),
             // Open past its deadline, or half-open: ask only when this process holds a slot
             // (asking without one would be refused and counted as a rejection). Otherwise have
             // the driver reserve the free ones, and look again after the poll interval.
