@@ -869,7 +869,6 @@ impl<C: Clock, L: Events, W: Window> Inner<C, L, W> {
         timer: Option<u32>,
     ) -> Result<(), StoreError> {
         let want = {
-            let local = self.clock.now();
             let mut v = self.lock();
             if timer.is_some() && v.armed == timer {
                 v.armed = None;
@@ -880,10 +879,11 @@ impl<C: Clock, L: Events, W: Window> Inner<C, L, W> {
             let wanted = self.demand.load(Ordering::Relaxed) && v.up;
             match m.state {
                 _ if !wanted => 0,
-                State::Open if m.open_time_left(v.server_now(local)).is_none() => max,
-                // An early timer (the clocks' offset is read to within a round trip): Redis
-                // answers with the time left, and the reply re-arms the timer.
-                State::Open if timer.is_some() => 1,
+                // Past the deadline by the view, or a timer armed for it: the first acquire
+                // half-opens the breaker. A timer may fire a little early (the clocks' offset
+                // is read to within a round trip): Redis then refuses with the time left, the
+                // loop stops, and the reply re-arms the timer.
+                State::Open => max,
                 State::HalfOpen if v.grants.is_empty() => max.saturating_sub(m.trials),
                 _ => 0,
             }

@@ -133,8 +133,10 @@ impl Kind<TokioRedis> for Redis {
 
     /// The trial slots are reserved by a timer at the end of the open duration, in one script
     /// call each: a timer tick plus a round trip after the deadline (the clocks' offset is read
-    /// to within a round trip); 30 ms leaves room for a busy machine.
-    const LATENESS: breaker_core::Duration = breaker_core::Duration::from_millis(30);
+    /// to within a round trip). 20 ms: the scenarios call once LATENESS has passed, and a reserved
+    /// slot waits half the half-open maximum wait (50 ms there) for them, so it leaves room for
+    /// timer lateness on both sides.
+    const LATENESS: breaker_core::Duration = breaker_core::Duration::from_millis(20);
 
     async fn build(config: Config) -> Arc<Shared> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
