@@ -300,7 +300,10 @@ impl Registry {
         if let Some(e) = limits.iter().find(|e| e.name == name) {
             return match e.limit.downcast_ref::<S>() {
                 Some(limit) if e.permits == permits => Ok(limit.clone()),
-                _ => Err(ConfigError::new("name", ConfigErrorKind::Conflict { name })),
+                _ => Err(ConfigError::new(
+                    "permits",
+                    ConfigErrorKind::Conflict { name },
+                )),
             };
         }
         let limit = make();

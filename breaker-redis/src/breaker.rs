@@ -1,6 +1,6 @@
 //! The shared breaker: Redis is the authority, a local view answers the hot path.
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 use breaker_core::machine::{Admission, Fixed, Machine, Manual, Outcome, Report, Transition};
@@ -75,12 +75,16 @@ struct View {
     offset: i64,
     up: bool,
     outage_reported: bool,
-    /// Trial slots granted by Redis to this process, waiting for a caller.
+    /// Trial slots granted by Redis to this process (reserved), waiting for a caller.
     grants: Vec<Grant>,
     next_grant: u64,
+    /// A `Cmd::Reserve` is queued or running.
     acquiring: bool,
     /// No trial acquisition before this local instant (Redis said every slot is taken).
     acquire_after: Option<Instant>,
+    /// The generation whose open deadline a timer is armed for (it reserves the trial slots
+    /// when the open duration ends).
+    armed: Option<u32>,
 }
 
 impl View {
@@ -93,11 +97,53 @@ impl View {
     }
 }
 
+/// What the driver does for the rest of the breaker, one command at a time, in the order sent:
+/// a command is sent to Redis only after the previous one's reply came back, so Redis applies
+/// this process's events in the order they were reported (a success reported after a failure
+/// is applied after it, whatever the runtime's scheduling; a `NOSCRIPT` reload cannot reorder).
 enum Cmd {
     /// Run `op`; send the reply back if asked.
     Run(Op, Option<oneshot::Sender<Result<Reply, StoreError>>>),
-    /// Ask for a half-open trial slot for a caller of this process.
-    Prefetch,
+    /// An outcome from the seam's `report`. Judged again against the view when its turn comes:
+    /// by then the replies to every earlier command of this process are in the view, so a
+    /// report that would change nothing (stale, or a closed success with no failure counted)
+    /// is dropped without a round trip.
+    Report { report: Report, trial: bool },
+    /// Reserve the free half-open trial slots for this process's callers; `timer`: sent by the
+    /// open-deadline timer armed for that generation.
+    Reserve { timer: Option<u32> },
+    /// A reserved slot nobody claimed within the claim time goes back.
+    Unclaimed(u64),
+    /// Answered once every command sent before it is done.
+    Barrier(oneshot::Sender<()>),
+}
+
+/// The driver's queue, with its count of commands not done yet (timers hold a clone).
+#[derive(Clone)]
+struct Queue {
+    tx: mpsc::UnboundedSender<Cmd>,
+    queued: Arc<AtomicU64>,
+}
+
+impl Queue {
+    /// Hands `cmd` to the driver; false if the driver is gone (the breaker is being dropped).
+    fn send(&self, cmd: Cmd) -> bool {
+        self.queued.fetch_add(1, Ordering::AcqRel);
+        if self.tx.send(cmd).is_ok() {
+            return true;
+        }
+        self.queued.fetch_sub(1, Ordering::AcqRel);
+        false
+    }
+
+    /// Sends `cmd` after `delay`, from a task of its own.
+    fn send_after(&self, delay: core::time::Duration, cmd: Cmd) {
+        let queue = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            queue.send(cmd);
+        });
+    }
 }
 
 /// Successes batched for the shared window: (generation, calls, slow).
@@ -119,8 +165,17 @@ pub(crate) struct Inner<C: Clock, L, W: Window> {
     fast: AtomicU64,
     view: Mutex<View>,
     local: CircuitBreaker<C, Config<W>>,
-    tx: mpsc::UnboundedSender<Cmd>,
+    tx: Queue,
     commands: AtomicU64,
+    /// Failures reported through the seam and not yet done by the driver (applied, dropped as
+    /// stale, or failed): while there are any, a closed success is sent, since the view may
+    /// not show the failures it must reset yet.
+    unacked: AtomicU64,
+    /// This process wants half-open trials: one of its calls failed, was refused while open or
+    /// half-open, ran as a trial, or it half-opened the breaker by hand. Only then does it
+    /// reserve trial slots ahead of its callers; cleared when the breaker closes and when a
+    /// reserved slot goes back unclaimed, so an idle process never holds the fleet's trials.
+    demand: AtomicBool,
     /// A shared time window is kept: successes are batched, calls are timed if slow calls count.
     windowed: bool,
     timed: bool,
@@ -238,9 +293,15 @@ where
                 next_grant: 0,
                 acquiring: false,
                 acquire_after: None,
+                armed: None,
             }),
-            tx,
+            tx: Queue {
+                tx,
+                queued: Arc::new(AtomicU64::new(0)),
+            },
             commands: AtomicU64::new(0),
+            unacked: AtomicU64::new(0),
+            demand: AtomicBool::new(false),
             windowed: buckets > 0,
             timed,
             batch: Mutex::new(Batch::default()),
@@ -284,8 +345,24 @@ impl<C: Clock, L: Events, W: Window> RedisBreaker<C, L, W> {
         self.inner.commands.load(Ordering::Relaxed)
     }
 
+    /// Commands handed to the background driver and not done yet (reports, trial
+    /// reservations, awaited operations): zero once everything this process reported so far
+    /// has been applied in Redis (or dropped as changing nothing) and its reply taken in.
+    pub fn commands_queued(&self) -> u64 {
+        self.inner.tx.queued.load(Ordering::Acquire)
+    }
+
+    /// Half-open trial slots this process holds in Redis for its callers and has not handed
+    /// to a call yet (they count in the shared machine's `trials`; one unclaimed within the
+    /// claim time goes back, see [`Options::trial_claim`]).
+    pub fn reserved_trials(&self) -> u16 {
+        self.inner.lock().grants.len() as u16
+    }
+
     /// Applies `op` to the shared machine in one round trip and waits for the answer: the
     /// exact, awaited form of what the synchronous [`Breaker`] methods send in the background.
+    /// It is queued behind this process's earlier commands (reports, reservations), so Redis
+    /// applies it after them.
     ///
     /// # Errors
     ///
@@ -295,23 +372,42 @@ impl<C: Clock, L: Events, W: Window> RedisBreaker<C, L, W> {
             return Err(StoreError::Unavailable);
         }
         let (tx, rx) = oneshot::channel();
-        self.inner
-            .tx
-            .send(Cmd::Run(op, Some(tx)))
-            .map_err(|_| StoreError::Unavailable)?;
+        if !self.inner.send(Cmd::Run(op, Some(tx))) {
+            return Err(StoreError::Unavailable);
+        }
         rx.await.unwrap_or(Err(StoreError::Unavailable))
     }
 
     /// A manual change (open, force open, close, half-open, disable), applied to the shared
-    /// state: every process follows within the staleness bound.
+    /// state: every process follows within the staleness bound. Returns once the change and
+    /// what it started in this process are done: after a manual half-open, this process holds
+    /// the free trial slots for its next callers (unclaimed ones go back after
+    /// [`Options::trial_claim`]).
     ///
     /// # Errors
     ///
     /// As [`RedisBreaker::execute`].
     pub async fn manual(&self, action: Manual) -> Result<Option<Transition>, StoreError> {
-        self.execute(Op::Manual(action))
-            .await
-            .map(|r| r.transition())
+        if action == Manual::HalfOpen {
+            // Whoever starts the probing by hand is about to probe: reserve the trial slots
+            // for this process's callers (unclaimed ones go back). `execute` stays the bare
+            // event, with no such side effect.
+            self.inner.demand.store(true, Ordering::Relaxed);
+        }
+        let r = self.execute(Op::Manual(action)).await?;
+        self.flush().await;
+        Ok(r.transition())
+    }
+
+    /// Waits until every command this process handed to the driver before the call is done:
+    /// the reports made so far are applied in Redis (or dropped as changing nothing) and their
+    /// replies are in the view. Returns at once during an outage (nothing is queued for Redis
+    /// then).
+    pub async fn flush(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.inner.send(Cmd::Barrier(tx)) {
+            let _ = rx.await;
+        }
     }
 
     /// Waits until the local view is synced with Redis, or `timeout` passes; returns whether it
@@ -339,10 +435,21 @@ impl<C: Clock, L: Events, W: Window> RedisBreaker<C, L, W> {
         if admits_without_redis(w) || w & UP == 0 {
             return self.admit();
         }
-        let m = self.view();
-        let now = self.inner.server_now();
-        if let Some(left) = m.open_time_left(now) {
+        let local = self.inner.clock.now();
+        let (left, grant) = {
+            let mut v = self.inner.lock();
+            let now = v.server_now(local);
+            match v.machine.open_time_left(now) {
+                Some(left) => (Some(left), None),
+                // A slot this process already holds: no round trip.
+                None => (None, v.grants.pop()),
+            }
+        };
+        if let Some(left) = left {
             return Err(self.inner.reject(State::Open, Some(left)));
+        }
+        if let Some(g) = grant {
+            return Ok(Ticket::new(g.generation, true, self.inner.start()));
         }
         match self.execute(Op::Acquire).await {
             Ok(Reply {
@@ -388,20 +495,89 @@ impl<C: Clock, L: Events, W: Window> Inner<C, L, W> {
         self.view.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn server_now(&self) -> Instant {
-        let local = self.clock.now();
-        self.lock().server_now(local)
-    }
-
     fn reject(&self, state: State, retry_after: Option<Duration>) -> Rejected {
         let r = Rejected::new(self.name, state, retry_after);
         self.listener.on_rejected(self.name, &r);
         r
     }
 
-    fn send(&self, cmd: Cmd) {
-        // The driver lives as long as the breaker; a send can fail only while it is dropped.
-        let _ = self.tx.send(cmd);
+    /// Hands `cmd` to the driver; false if the driver is gone (the breaker is being dropped).
+    fn send(&self, cmd: Cmd) -> bool {
+        self.tx.send(cmd)
+    }
+
+    /// A command the driver will not run (Redis is away): its waiter learns it, its counts are
+    /// released.
+    fn discard(&self, cmd: Cmd) {
+        match cmd {
+            Cmd::Run(_, Some(tx)) => {
+                let _ = tx.send(Err(StoreError::Unavailable));
+            }
+            Cmd::Report { report, .. } if report.outcome == Outcome::Failure => {
+                self.unacked.fetch_sub(1, Ordering::AcqRel);
+            }
+            Cmd::Reserve { .. } => self.lock().acquiring = false,
+            Cmd::Barrier(tx) => {
+                let _ = tx.send(());
+            }
+            _ => {}
+        }
+        self.tx.queued.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Asks the driver to reserve trial slots, unless a reservation is under way or Redis said
+    /// to wait.
+    fn ask_for_trials(&self, v: &mut View, local: Instant) {
+        if !v.acquiring && v.acquire_after.is_none_or(|t| local >= t) {
+            v.acquiring = true;
+            if !self.send(Cmd::Reserve { timer: None }) {
+                v.acquiring = false;
+            }
+        }
+    }
+
+    /// With demand for trials, gets slots ready before the callers ask: arms a timer for the end
+    /// of the open duration, or asks now if it is over (or half-open has free slots and this
+    /// process holds none).
+    fn plan_trials(&self, v: &mut View, local: Instant) {
+        if !v.up || !self.demand.load(Ordering::Relaxed) {
+            return;
+        }
+        let m = v.machine;
+        match m.state {
+            State::Open => match m.open_time_left(v.server_now(local)) {
+                Some(left) if v.armed != Some(m.generation) => {
+                    v.armed = Some(m.generation);
+                    self.tx.send_after(
+                        left,
+                        Cmd::Reserve {
+                            timer: Some(m.generation),
+                        },
+                    );
+                }
+                Some(_) => {}
+                None => self.ask_for_trials(v, local),
+            },
+            State::HalfOpen
+                if v.grants.is_empty() && m.trials < self.config.settings().half_open_trials() =>
+            {
+                self.ask_for_trials(v, local);
+            }
+            _ => {}
+        }
+    }
+
+    /// How long a reserved slot waits for a local caller: the configured claim time, and at
+    /// most half the half-open maximum wait (a slot held past it would be given up as a failed
+    /// trial and re-open the breaker for the whole fleet).
+    fn claim_time(&self) -> core::time::Duration {
+        let wait = self.config.settings().half_open_max_wait();
+        let claim = self.options.trial_claim;
+        if self.config.settings().half_open_max_wait_micros() == u64::MAX {
+            claim
+        } else {
+            claim.min(wait / 2)
+        }
     }
 
     /// Admission while Redis is away, as the outage policy says.
@@ -455,11 +631,10 @@ impl<C: Clock, L: Events, W: Window> Inner<C, L, W> {
                 if let Some(g) = v.grants.pop() {
                     return Ok(Ticket::new(g.generation, true, self.start()));
                 }
-                let may_ask = !v.acquiring && v.acquire_after.is_none_or(|t| local >= t);
-                if may_ask {
-                    v.acquiring = true;
-                    self.send(Cmd::Prefetch);
-                }
+                // No slot held: ask Redis for the free ones in the background and refuse this
+                // call (the seam's `admit` cannot wait); the next callers take them.
+                self.demand.store(true, Ordering::Relaxed);
+                self.ask_for_trials(&mut v, local);
                 drop(v);
                 let state = if m.state == State::Open {
                     State::HalfOpen
@@ -489,10 +664,14 @@ impl<C: Clock, L: Events, W: Window> Inner<C, L, W> {
         if m.generation != old.generation {
             v.grants.retain(|g| g.generation == m.generation);
             v.acquire_after = None;
+            if matches!(m.state, State::Closed | State::Disabled) {
+                self.demand.store(false, Ordering::Relaxed);
+            }
         } else if m.trials < old.trials {
             v.acquire_after = None;
         }
         self.fast.store(fast_word(&m, v.up), Ordering::Release);
+        self.plan_trials(&mut v, local);
         drop(v);
         if m.generation != old.generation && m.state != old.state && L::ENABLED {
             let t = Transition {
@@ -522,6 +701,7 @@ impl<C: Clock, L: Events, W: Window> Inner<C, L, W> {
         let was_up = v.up;
         v.up = false;
         v.acquiring = false;
+        v.armed = None;
         v.grants.clear();
         let report = !v.outage_reported;
         v.outage_reported = true;
@@ -568,51 +748,160 @@ impl<C: Clock, L: Events, W: Window> Inner<C, L, W> {
     }
 }
 
-/// Runs one command on its own task, so that many calls' round trips overlap on the one
-/// multiplexed connection.
-async fn serve<
-    C: Clock + Send + Sync + 'static,
-    L: Events + Send + Sync + 'static,
-    W: Window + Send + 'static,
->(
-    inner: Arc<Inner<C, L, W>>,
-    mut con: redis::aio::MultiplexedConnection,
-    cmd: Cmd,
-    errors: mpsc::UnboundedSender<StoreError>,
-) {
-    match cmd {
-        Cmd::Run(op, reply) => {
-            let r = inner.run(&mut con, op).await;
-            if let Ok(r) = &r {
-                inner.observe_reply(r, false);
-            }
-            match (reply, r) {
-                (Some(tx), r) => {
-                    if let Err(e) = &r {
-                        let _ = errors.send(copy_error(e));
+impl<C: Clock, L: Events, W: Window> Inner<C, L, W> {
+    /// Does one command of the driver's queue; returns the error of a command that failed.
+    async fn handle(
+        &self,
+        con: &mut redis::aio::MultiplexedConnection,
+        cmd: Cmd,
+    ) -> Result<(), StoreError> {
+        let r = self.exec(con, cmd).await;
+        // After the command's reply is in the view (and `unacked` released): a caller that
+        // sees the queue empty sees the view with every reply.
+        self.tx.queued.fetch_sub(1, Ordering::AcqRel);
+        r
+    }
+
+    async fn exec(
+        &self,
+        con: &mut redis::aio::MultiplexedConnection,
+        cmd: Cmd,
+    ) -> Result<(), StoreError> {
+        match cmd {
+            Cmd::Run(op, reply) => {
+                let r = self.run(con, op).await;
+                if let Ok(r) = &r {
+                    self.observe_reply(r, false);
+                }
+                match reply {
+                    Some(tx) => {
+                        let e = r.as_ref().err().map(copy_error);
+                        let _ = tx.send(r);
+                        e.map_or(Ok(()), Err)
                     }
-                    let _ = tx.send(r);
+                    None => r.map(drop),
                 }
-                (None, Err(e)) => {
-                    let _ = errors.send(e);
+            }
+            Cmd::Report { report, trial } => {
+                let r = if self.still_changes(&report, trial) {
+                    self.run(con, Op::Record(report))
+                        .await
+                        .map(|r| self.observe_reply(&r, false))
+                } else {
+                    Ok(())
+                };
+                if report.outcome == Outcome::Failure {
+                    // Release: a report that reads the count back to zero also reads the view
+                    // this failure's reply left (the fast word, stored before).
+                    self.unacked.fetch_sub(1, Ordering::AcqRel);
                 }
-                (None, Ok(_)) => {}
+                r
+            }
+            Cmd::Reserve { timer } => self.reserve(con, timer).await,
+            Cmd::Barrier(tx) => {
+                let _ = tx.send(());
+                Ok(())
+            }
+            Cmd::Unclaimed(id) => {
+                let generation = {
+                    let mut v = self.lock();
+                    let at = v.grants.iter().position(|g| g.id == id);
+                    at.map(|at| v.grants.swap_remove(at).generation)
+                };
+                let Some(generation) = generation else {
+                    return Ok(()); // a caller took it
+                };
+                // Nobody here wanted it: this process stops reserving until it has callers
+                // again, and the slot goes back to the fleet.
+                self.demand.store(false, Ordering::Relaxed);
+                let report = Report::new(generation, Outcome::Ignored);
+                let r = self.run(con, Op::Record(report)).await?;
+                self.observe_reply(&r, false);
+                Ok(())
             }
         }
-        Cmd::Prefetch => {
-            let r = inner.run(&mut con, Op::Acquire).await;
-            let local = inner.clock.now();
-            let r = match r {
+    }
+
+    /// Whether a report from the seam still changes the shared machine, judged from the view,
+    /// which by now holds the replies to every earlier command of this process. A closed
+    /// success that changes nothing goes to the window batch, as `report` would have sent it.
+    fn still_changes(&self, report: &Report, trial: bool) -> bool {
+        if trial {
+            // A trial's outcome (or its slot given back) always goes to Redis, which judges it.
+            return true;
+        }
+        let m = self.lock().machine;
+        if report.generation != m.generation {
+            // Stale: the script ignores a report of another generation.
+            return false;
+        }
+        match report.outcome {
+            Outcome::Success
+                if matches!(m.state, State::Closed | State::Disabled) && m.failures == 0 =>
+            {
+                if self.windowed {
+                    self.add_to_batch(m.generation, report.slow);
+                }
+                false
+            }
+            Outcome::Ignored => false,
+            _ => true,
+        }
+    }
+
+    /// Adds a success that changes nothing but the shared window to the batch.
+    fn add_to_batch(&self, generation: u32, slow: bool) {
+        let mut b = self.batch.lock().unwrap_or_else(PoisonError::into_inner);
+        if b.generation != generation {
+            *b = Batch {
+                generation,
+                ..Batch::default()
+            };
+        }
+        b.calls = b.calls.saturating_add(1);
+        b.slow = b.slow.saturating_add(u32::from(slow));
+    }
+
+    /// Acquires the free trial slots for this process's callers, one script call each (each
+    /// exactly counted in Redis, so never more trials than configured across the fleet); each
+    /// slot granted waits `claim_time` for a caller, then goes back.
+    async fn reserve(
+        &self,
+        con: &mut redis::aio::MultiplexedConnection,
+        timer: Option<u32>,
+    ) -> Result<(), StoreError> {
+        let want = {
+            let mut v = self.lock();
+            if timer.is_some() && v.armed == timer {
+                v.armed = None;
+            }
+            v.acquiring = true;
+            let m = v.machine;
+            let max = self.config.settings().half_open_trials();
+            let wanted = self.demand.load(Ordering::Relaxed) && v.up;
+            match m.state {
+                _ if !wanted => 0,
+                // Past the deadline by the view, or a timer armed for it: the first acquire
+                // half-opens the breaker. A timer may fire a little early (the clocks' offset
+                // is read to within a round trip): Redis then refuses with the time left, the
+                // loop stops, and the reply re-arms the timer.
+                State::Open => max,
+                State::HalfOpen if v.grants.is_empty() => max.saturating_sub(m.trials),
+                _ => 0,
+            }
+        };
+        let mut result = Ok(());
+        for _ in 0..want {
+            let r = match self.run(con, Op::Acquire).await {
                 Ok(r) => r,
                 Err(e) => {
-                    inner.lock().acquiring = false;
-                    let _ = errors.send(e);
-                    return;
+                    result = Err(e);
+                    break;
                 }
             };
+            let local = self.clock.now();
             let grant = {
-                let mut v = inner.lock();
-                v.acquiring = false;
+                let mut v = self.lock();
                 match r.admission {
                     Some(Admission::Admitted {
                         generation,
@@ -621,37 +910,30 @@ async fn serve<
                         let id = v.next_grant;
                         v.next_grant += 1;
                         v.grants.push(Grant { id, generation });
-                        Some((id, generation))
+                        Some(id)
                     }
                     Some(Admission::Rejected { retry_after }) => {
-                        let wait = retry_after
-                            .unwrap_or(inner.options.poll_interval)
-                            .min(inner.options.poll_interval);
-                        v.acquire_after = Some(local + wait);
+                        if r.machine.state != State::Open {
+                            // Every slot is taken: ask again when one may be free.
+                            let wait = retry_after
+                                .unwrap_or(self.options.poll_interval)
+                                .min(self.options.poll_interval);
+                            v.acquire_after = Some(local + wait);
+                        }
                         None
                     }
+                    // Admitted as closed (it closed meanwhile): no slot is held.
                     _ => None,
                 }
             };
-            inner.observe_reply(&r, false);
-            if let Some((id, generation)) = grant {
-                // A slot nobody claims goes back to the cluster, so that an idle process does
-                // not hold the fleet's only trial.
-                tokio::time::sleep(inner.options.trial_claim).await;
-                let unclaimed = {
-                    let mut v = inner.lock();
-                    let before = v.grants.len();
-                    v.grants.retain(|g| g.id != id);
-                    v.grants.len() != before
-                };
-                if unclaimed {
-                    let report = Report::new(generation, Outcome::Ignored);
-                    if let Ok(r) = inner.run(&mut con, Op::Record(report)).await {
-                        inner.observe_reply(&r, false);
-                    }
-                }
-            }
+            // `acquiring` stays set while the loop runs, so the replies it takes in do not
+            // queue another reservation.
+            self.observe_reply(&r, false);
+            let Some(id) = grant else { break };
+            self.tx.send_after(self.claim_time(), Cmd::Unclaimed(id));
         }
+        self.lock().acquiring = false;
+        result
     }
 }
 
@@ -712,11 +994,10 @@ async fn drive<
         loop {
             tokio::select! {
                 () = &mut sleep => break,
-                cmd = rx.recv() => match cmd {
-                    None => return,
+                cmd = rx.recv() => match (cmd, weak.upgrade()) {
                     // Redis is away: answer at once rather than queue behind the outage.
-                    Some(Cmd::Run(_, Some(tx))) => { let _ = tx.send(Err(StoreError::Unavailable)); }
-                    Some(_) => {}
+                    (Some(cmd), Some(inner)) => inner.discard(cmd),
+                    _ => return,
                 },
             }
         }
@@ -758,7 +1039,6 @@ async fn session<
         Ok(r) => inner.came_up(&r),
         Err(e) => return (false, Some(e)),
     }
-    let (err_tx, mut err_rx) = mpsc::unbounded_channel();
     let mut poll = tokio::time::interval(inner.options.poll_interval);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     poll.tick().await;
@@ -767,9 +1047,15 @@ async fn session<
     flush.tick().await;
     loop {
         tokio::select! {
+            // One command at a time, in order (see `Cmd`); commands sent meanwhile queue.
             cmd = rx.recv() => {
                 let Some(cmd) = cmd else { return (true, None) };
-                tokio::spawn(serve(Arc::clone(inner), con.clone(), cmd, err_tx.clone()));
+                if let Err(e) = inner.handle(&mut con, cmd).await {
+                    if is_outage(&e) {
+                        return (true, Some(e));
+                    }
+                    inner.listener.on_store_error(inner.name, &e);
+                }
             }
             msg = events.next() => {
                 let Some(msg) = msg else {
@@ -783,21 +1069,18 @@ async fn session<
             }
             _ = flush.tick(), if inner.windowed => {
                 if let Some(op) = inner.take_batch() {
-                    tokio::spawn(serve(Arc::clone(inner), con.clone(), Cmd::Run(op, None), err_tx.clone()));
+                    if let Err(e) = inner.exec(&mut con, Cmd::Run(op, None)).await {
+                        if is_outage(&e) {
+                            return (true, Some(e));
+                        }
+                        inner.listener.on_store_error(inner.name, &e);
+                    }
                 }
             }
             _ = poll.tick() => {
                 match inner.run(&mut con, Op::Read).await {
                     Ok(r) => inner.observe_reply(&r, true),
                     Err(e) => return (true, Some(e)),
-                }
-            }
-            e = err_rx.recv() => {
-                if let Some(e) = e {
-                    if is_outage(&e) {
-                        return (true, Some(e));
-                    }
-                    inner.listener.on_store_error(inner.name, &e);
                 }
             }
         }
@@ -864,6 +1147,9 @@ impl<C: Clock, L: Events, W: Window> Breaker for RedisBreaker<C, L, W> {
             End::Cancelled => inner.listener.on_cancelled(inner.name),
             End::Unused => {} // the policy reports why (a full concurrency limit)
         }
+        // `unacked` before the view: a report that reads it back to zero also sees the view
+        // the acknowledged failures left (the driver stores the view, then releases the count).
+        let unacked = inner.unacked.load(Ordering::Acquire);
         let w = inner.fast.load(Ordering::Acquire);
         if w & UP == 0 {
             // Redis is away: the outcome of a call admitted by the shared state cannot be
@@ -879,47 +1165,39 @@ impl<C: Clock, L: Events, W: Window> Breaker for RedisBreaker<C, L, W> {
             _ => false,
         };
         let gen = (w >> GEN_SHIFT) as u32;
-        if inner.windowed
-            && outcome == Outcome::Success
-            && matches!(w & STATE_MASK, 0 | 4)
-            && w & FAILURES == 0
-            && !ticket.is_trial()
-        {
-            // A success that changes nothing but the window: batched, flushed by the driver
-            // every `window_flush` (one command per interval, not per call).
-            if gen == ticket.generation() {
-                let mut b = inner.batch.lock().unwrap_or_else(PoisonError::into_inner);
-                if b.generation != gen {
-                    *b = Batch {
-                        generation: gen,
-                        ..Batch::default()
-                    };
+        let trial = ticket.is_trial();
+        if !trial {
+            let closed = matches!(w & STATE_MASK, 0 | 4);
+            match outcome {
+                // A success that changes nothing: closed or disabled, no failure counted, and
+                // none of this process's failures still on its way to Redis (the view learns
+                // of a failure only from its reply: without this check, a success reported
+                // within a round trip of a failure would be skipped and the count not reset).
+                // No Redis command (with a time window: batched, flushed by the driver every
+                // `window_flush`).
+                Outcome::Success if closed && w & FAILURES == 0 && unacked == 0 => {
+                    if inner.windowed && gen == ticket.generation() {
+                        inner.add_to_batch(gen, slow);
+                    }
+                    return None;
                 }
-                b.calls = b.calls.saturating_add(1);
-                b.slow = b.slow.saturating_add(u32::from(slow));
+                Outcome::Ignored => return None,
+                // Stale by the view: the script would ignore it too (the generation only moves
+                // forward), so save the round trip.
+                _ if gen != ticket.generation() => return None,
+                _ => {}
             }
-            return None;
         }
-        let changes_nothing = match outcome {
-            // Closed or disabled with no failures counted: a success changes nothing (the
-            // core's `success_is_noop`), so it costs no Redis command.
-            Outcome::Success => matches!(w & STATE_MASK, 0 | 4) && w & FAILURES == 0,
-            Outcome::Ignored => !ticket.is_trial(),
-            Outcome::Failure => false,
-        };
-        if changes_nothing {
-            return None;
-        }
-        if outcome == Outcome::Failure && gen != ticket.generation() && !ticket.is_trial() {
-            // Stale by the view: the script would ignore it too (the generation only moves
-            // forward), so save the round trip.
-            return None;
+        if outcome == Outcome::Failure {
+            inner.demand.store(true, Ordering::Relaxed);
+            inner.unacked.fetch_add(1, Ordering::AcqRel);
         }
         let mut report = Report::new(ticket.generation(), outcome);
         report.slow = slow;
-        inner.send(Cmd::Run(Op::Record(report), None));
-        // The change, if any, is decided in Redis and reported to listeners when its answer
+        // Queued behind this process's earlier reports: Redis applies them in this order. The
+        // change, if any, is decided in Redis and reported to listeners when its answer
         // arrives; the seam's answer cannot wait for it.
+        inner.send(Cmd::Report { report, trial });
         None
     }
 
@@ -955,17 +1233,22 @@ impl<C: Clock, L: Events, W: Window> Breaker for RedisBreaker<C, L, W> {
                 _ => WaitHint::Poll,
             };
         }
-        let v = self.inner.lock();
-        let server = v.server_now(now);
+        let inner = &self.inner;
+        let mut v = inner.lock();
+        let left = v.machine.open_time_left(v.server_now(now));
         match v.machine.state {
             State::Closed | State::Disabled => WaitHint::AskNow,
-            State::Open => match v.machine.open_time_left(server) {
-                Some(left) => WaitHint::Sleep(left),
-                None if v.grants.is_empty() && v.acquiring => WaitHint::Poll,
-                None => WaitHint::AskNow,
-            },
-            State::HalfOpen if !v.grants.is_empty() || !v.acquiring => WaitHint::AskNow,
-            _ => WaitHint::Poll,
+            State::Open if left.is_some() => WaitHint::Sleep(left.unwrap_or(Duration::ZERO)),
+            // Open past its deadline, or half-open: ask only when this process holds a slot
+            // (asking without one would be refused and counted as a rejection). Otherwise have
+            // the driver reserve the free ones, and look again after the poll interval.
+            State::Open | State::HalfOpen if v.grants.is_empty() => {
+                inner.demand.store(true, Ordering::Relaxed);
+                inner.ask_for_trials(&mut v, now);
+                WaitHint::Poll
+            }
+            State::Open | State::HalfOpen => WaitHint::AskNow,
+            State::ForcedOpen => WaitHint::Poll,
         }
     }
 }

@@ -84,8 +84,10 @@ impl Options {
         self
     }
 
-    /// How long a half-open trial slot that this process obtained for a caller waits to be
-    /// claimed before it is handed back to the cluster.
+    /// How long a half-open trial slot that this process reserved for its callers waits to be
+    /// claimed before it is handed back to the cluster (default 100 ms; at most half the
+    /// configuration's half-open maximum wait is used, so that a held slot is never given up
+    /// as a failed trial).
     pub fn trial_claim(mut self, t: Duration) -> Self {
         self.trial_claim = t;
         self

@@ -400,6 +400,7 @@ impl<W: Window> Subject for Adapter<'_, '_, W> {
 /// let recorder = TraceRecorder::new(&clock, Vec::new());
 /// let breaker = CircuitBreaker::with_clock_and_listener(&clock, Config::default(), &recorder);
 /// let _ = breaker.call(|| Err::<(), _>("refused"));
+/// drop(breaker); // it borrows the recorder
 /// let csv = String::from_utf8(recorder.finish()?).unwrap();
 /// assert!(csv.lines().any(|l| l.starts_with("0,failure")));
 /// # Ok::<(), breaker_sim::SimError>(())
