@@ -134,7 +134,7 @@ fn same_limit_name_same_limit_and_conflicts_are_refused() {
     assert_eq!(
         r.limit("pool", 5, || 9u32),
         Err(ConfigError::new(
-            "name",
+            "permits",
             crate::config::ConfigErrorKind::Conflict { name: "pool" }
         ))
     );
@@ -142,7 +142,7 @@ fn same_limit_name_same_limit_and_conflicts_are_refused() {
     assert_eq!(
         r.limit("pool", 4, || 9u64),
         Err(ConfigError::new(
-            "name",
+            "permits",
             crate::config::ConfigErrorKind::Conflict { name: "pool" }
         ))
     );
