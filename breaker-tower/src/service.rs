@@ -165,7 +165,7 @@ where
         // Closed costs one load here (no clock read); only an open breaker is asked for a
         // permit, which then counts as the refusal `call` will deliver.
         if self.handle.breaker().refuses_now() {
-            if let Some(rejected) = shed(&self.handle) {
+            if let Some(rejected) = shed(self.handle.breaker()) {
                 self.ready = Ready::Shed(rejected);
                 return Poll::Ready(Ok(()));
             }
@@ -192,7 +192,7 @@ where
         // The closed path inline (one load, no clock read); everything else out of line.
         let permit = match handle.breaker().admit_quick() {
             Some(ticket) => Lease::quick(handle, &ticket),
-            None => match admit(&handle) {
+            None => match admit(handle.breaker()) {
                 Ok(ticket) => Lease::new(handle, ticket),
                 // The inner service was not called: whatever readiness it had is kept.
                 Err(rejected) => return ResponseFuture::rejected(rejected),
@@ -210,14 +210,14 @@ where
 /// is a cancellation) rather than held while the inner service gets ready; `call` asks again.
 #[cold]
 #[inline(never)]
-fn shed<H: Handle>(handle: &H) -> Option<Rejected> {
+fn shed<B: Breaker + ?Sized>(breaker: &B) -> Option<Rejected> {
     // Borrowed, so a refusal does not touch an `Arc`'s count.
-    Handle::try_acquire(handle.breaker()).err()
+    Handle::try_acquire(breaker).err()
 }
 
 /// Admission off the closed path (half-open trials, timed calls, refusals).
 #[cold]
 #[inline(never)]
-fn admit<H: Handle>(handle: &H) -> Result<Ticket, Rejected> {
-    handle.breaker().admit()
+fn admit<B: Breaker + ?Sized>(breaker: &B) -> Result<Ticket, Rejected> {
+    breaker.admit()
 }
