@@ -121,9 +121,10 @@ fn refused(rejected: &Rejected) -> BoxError {
 /// unreported, it reports a cancellation (a half-open trial slot is given back), as the core's
 /// `Permit` does.
 ///
-/// The core's permit would do, but its ticket is 40 bytes of mixed fields that every move of
-/// the response future copies; a ticket of the closed path holds two numbers, which is what
-/// is kept here for it.
+/// Not the core's `Permit`, whose report the compiler keeps out of line (one function for every
+/// way of reporting), which left the response future's state in memory: here the report of a
+/// closed-path ticket is inlined into `poll` and everything else is out of line. A ticket of
+/// the closed path is kept as its two numbers (generation and token).
 pub(crate) struct Lease<H: Handle> {
     handle: H,
     held: Held,
