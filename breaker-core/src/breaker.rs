@@ -838,6 +838,13 @@ where
             .state
     }
 
+    /// [`Breaker::refuses_now`] once the state word says neither closed nor disabled.
+    #[cold]
+    #[inline(never)]
+    fn refuses_by_state(&self) -> bool {
+        matches!(self.state(), State::Open | State::ForcedOpen)
+    }
+
     /// Whether a driver applies this breaker's time-driven changes (see
     /// [`crate::timer::drive`]).
     pub fn is_driven(&self) -> bool {
@@ -975,6 +982,29 @@ where
 
     fn state(&self) -> State {
         CircuitBreaker::state(self)
+    }
+
+    #[inline]
+    fn refuses_now(&self) -> bool {
+        // Closed or disabled (the common case): one load, no clock read. Otherwise `state`
+        // decides, with the changes that are due applied, as the default does.
+        if unpack(self.word.load(Ordering::Acquire), None).admits_without_clock() {
+            return false;
+        }
+        self.refuses_by_state()
+    }
+
+    #[inline]
+    fn admit_quick(&self) -> Option<Ticket> {
+        // `admit_fast`'s closed path when no call is timed: the same ticket, with nothing else
+        // inlined (a timed call reads the clock, and is left to `admit`).
+        let m = unpack(self.word.load(Ordering::Acquire), None);
+        if m.admits_without_clock() && self.config().settings().slow_call_threshold().is_none() {
+            // Read after the word that admitted the call (see `current`).
+            let since = self.transitions.load(Ordering::Relaxed);
+            return Some(Ticket::new(m.generation, false, None).with_token(since));
+        }
+        None
     }
 
     fn next_change(&self) -> Option<Instant> {

@@ -1,12 +1,12 @@
 use core::fmt;
 use core::task::{Context, Poll};
 
-use breaker_core::{Breaker, Handle, Rejected, State};
+use breaker_core::{Breaker, Handle, Rejected, Ticket};
 use tower_service::Service;
 
 use crate::classify::{Classify, Errors};
 use crate::error::BoxError;
-use crate::future::ResponseFuture;
+use crate::future::{Lease, ResponseFuture};
 use crate::layer::CircuitBreakerLayer;
 
 /// A service that sends requests to its inner service only while its circuit breaker admits
@@ -157,25 +157,17 @@ where
     type Error = BoxError;
     type Future = ResponseFuture<S::Future, H, P>;
 
-    #[inline]
+    #[inline(always)]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         if !matches!(self.ready, Ready::No) {
             return Poll::Ready(Ok(()));
         }
-        let breaker = self.handle.breaker();
         // Closed costs one load here (no clock read); only an open breaker is asked for a
         // permit, which then counts as the refusal `call` will deliver.
-        if matches!(breaker.state(), State::Open | State::ForcedOpen) {
-            // Borrowed, so a refusal does not touch an `Arc`'s count.
-            match Handle::try_acquire(breaker) {
-                Err(rejected) => {
-                    self.ready = Ready::Shed(rejected);
-                    return Poll::Ready(Ok(()));
-                }
-                // The open duration ended between the two reads. Give the trial slot back (the
-                // permit's drop is a cancellation) rather than hold it while the inner service
-                // gets ready; `call` asks again.
-                Ok(permit) => drop(permit),
+        if self.handle.breaker().refuses_now() {
+            if let Some(rejected) = shed(self.handle.breaker()) {
+                self.ready = Ready::Shed(rejected);
+                return Poll::Ready(Ok(()));
             }
         }
         match self.inner.poll_ready(cx) {
@@ -188,21 +180,44 @@ where
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn call(&mut self, request: R) -> Self::Future {
-        let ready = core::mem::replace(&mut self.ready, Ready::No);
-        if let Ready::Shed(rejected) = ready {
+        // Only the discriminant is read on the common path: a `Rejected` is copied out only
+        // when there is one.
+        if let Ready::Shed(rejected) = self.ready {
+            self.ready = Ready::No;
             return ResponseFuture::rejected(rejected);
         }
-        match self.handle.clone().try_acquire() {
-            Ok(permit) => {
-                ResponseFuture::admitted(self.inner.call(request), permit, self.classify.clone())
-            }
-            Err(rejected) => {
+        let handle = self.handle.clone();
+        // The closed path inline (one load, no clock read); everything else out of line.
+        let permit = match handle.breaker().admit_quick() {
+            Some(ticket) => Lease::quick(handle, &ticket),
+            None => match admit(handle.breaker()) {
+                Ok(ticket) => Lease::new(handle, ticket),
                 // The inner service was not called: whatever readiness it had is kept.
-                self.ready = ready;
-                ResponseFuture::rejected(rejected)
-            }
-        }
+                Err(rejected) => return ResponseFuture::rejected(rejected),
+            },
+        };
+        // As `Handle::try_acquire`: the permit exists before any listener runs.
+        permit.admitted();
+        self.ready = Ready::No;
+        ResponseFuture::admitted(self.inner.call(request), permit, self.classify.clone())
     }
+}
+
+/// `poll_ready` of an open breaker: the refusal `call` will deliver, or `None` when the open
+/// duration ended between the two reads. Then the trial slot is given back (the permit's drop
+/// is a cancellation) rather than held while the inner service gets ready; `call` asks again.
+#[cold]
+#[inline(never)]
+fn shed<B: Breaker + ?Sized>(breaker: &B) -> Option<Rejected> {
+    // Borrowed, so a refusal does not touch an `Arc`'s count.
+    Handle::try_acquire(breaker).err()
+}
+
+/// Admission off the closed path (half-open trials, timed calls, refusals).
+#[cold]
+#[inline(never)]
+fn admit<B: Breaker + ?Sized>(breaker: &B) -> Result<Ticket, Rejected> {
+    breaker.admit()
 }
