@@ -29,6 +29,24 @@ use crate::backoff::{Backoff, Random};
 use crate::clock::{from_micros_or_max, micros, Duration, MAX_DURATION, MAX_DURATION_MICROS};
 use crate::window::{NoWindow, Window, WindowKind};
 
+#[cfg(feature = "alloc")]
+mod intern;
+
+/// The process's one copy of a name given at run time, for the `&'static str`s that names are
+/// everywhere (a breaker's, a concurrency limit's): each distinct name is copied once and kept
+/// for the life of the process, so memory grows with the distinct names, not with the
+/// configurations built or reloaded. Lock-free, with `alloc` alone.
+///
+/// ```
+/// let a = breaker_core::config::intern(&String::from("payments"));
+/// let b = breaker_core::config::intern("payments");
+/// assert!(std::ptr::eq(a, b));
+/// ```
+#[cfg(feature = "alloc")]
+pub fn intern(name: &str) -> &'static str {
+    intern::intern(name)
+}
+
 /// Parts per million: rates are kept as integers so that every mirror of the transitions (a Lua
 /// script, a simulator) computes exactly the same trip decision.
 pub const PPM: u32 = 1_000_000;
@@ -559,6 +577,24 @@ impl<W> ConfigBuilder<W> {
     pub const fn name(mut self, name: &'static str) -> Self {
         self.settings.name = name;
         self
+    }
+
+    /// The breaker's name given at run time (read from a file or the environment): as
+    /// [`ConfigBuilder::name`], the name kept once per distinct name for the life of the process
+    /// ([`intern`]), so configurations rebuilt from a reloaded file reuse it.
+    ///
+    /// ```
+    /// use breaker_core::Config;
+    ///
+    /// let from_file = String::from("payments");
+    /// let a = Config::builder().name_str(&from_file).build()?;
+    /// let b = Config::builder().name_str("payments").build()?;
+    /// assert!(std::ptr::eq(a.settings().name(), b.settings().name()));
+    /// # Ok::<(), breaker_core::ConfigError>(())
+    /// ```
+    #[cfg(feature = "alloc")]
+    pub fn name_str(self, name: &str) -> Self {
+        self.name(intern::intern(name))
     }
 
     /// Opens after `n` consecutive failures (pybreaker's `fail_max`).
