@@ -29,6 +29,8 @@ use crate::backoff::{Backoff, Random};
 use crate::clock::{from_micros_or_max, micros, Duration, MAX_DURATION, MAX_DURATION_MICROS};
 use crate::window::{NoWindow, PackedKind, Window, WindowKind};
 
+#[cfg(all(feature = "serde", feature = "std", not(loom)))]
+pub mod file;
 #[cfg(feature = "alloc")]
 mod intern;
 
@@ -649,6 +651,14 @@ impl<W> ConfigBuilder<W> {
             Err(e) => self = self.fail(e),
         }
         self.settings.window = PackedKind::pack(crate::window::TimeWindow::<B>::KIND);
+        self.with_window()
+    }
+
+    /// No window, as a [`DynWindow`](crate::window::DynWindow) configuration (a file's breaker
+    /// without a window): only the consecutive-failures rule.
+    #[cfg(all(feature = "alloc", not(loom)))]
+    pub(crate) const fn no_window_sized(mut self) -> ConfigBuilder<crate::window::DynWindow> {
+        self.settings.window = PackedKind::NONE;
         self.with_window()
     }
 
