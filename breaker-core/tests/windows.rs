@@ -73,7 +73,8 @@ impl TimeModel {
 }
 
 fn check_time<const B: usize>(width: u64, ops: &[Op]) -> Result<(), TestCaseError> {
-    check_time_on(&TimeWindow::<B>::NEW, B, width, ops)
+    let w = TimeWindow::<B>::NEW;
+    check_time_on(&w, B, width, ops)
 }
 
 /// The same check on a time window sized at run time.
@@ -127,7 +128,8 @@ fn check_time_on<W: Window>(w: &W, b: usize, width: u64, ops: &[Op]) -> Result<(
 
 /// The reference count window: the last `N` outcomes since the last reset.
 fn check_count<const N: usize>(ops: &[Op]) -> Result<(), TestCaseError> {
-    check_count_on(&CountWindow::<N>::NEW, N, ops)
+    let w = CountWindow::<N>::NEW;
+    check_count_on(&w, N, ops)
 }
 
 /// The same check on a count window sized at run time.

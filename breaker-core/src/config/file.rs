@@ -34,6 +34,7 @@
 
 use core::fmt;
 use core::str::FromStr;
+use std::boxed::Box;
 use std::collections::BTreeMap;
 use std::string::{String, ToString};
 use std::sync::Arc;
@@ -244,7 +245,8 @@ impl<'de> Deserialize<'de> for FileDuration {
 pub struct FileError {
     path: String,
     breaker: Option<String>,
-    kind: FileErrorKind,
+    /// Boxed: a `ConfigError` and a message make the error large, and it is the cold path.
+    kind: Box<FileErrorKind>,
 }
 
 /// What is wrong, in a [`FileError`].
@@ -295,7 +297,7 @@ impl fmt::Display for FileError {
                 &self.path
             }
         )?;
-        match &self.kind {
+        match &*self.kind {
             FileErrorKind::Parse(m) => f.write_str(m),
             // The breaker and the field are in the path already: the rest of the sentence.
             FileErrorKind::Invalid(e) => write!(f, "{}", e.with_breaker("")),
@@ -306,7 +308,7 @@ impl fmt::Display for FileError {
     }
 }
 
-impl std::error::Error for FileError {}
+impl core::error::Error for FileError {}
 
 impl ConfigFile {
     /// Reads a file through any serde deserializer (`toml::Deserializer::new(text)`,
@@ -327,7 +329,7 @@ impl ConfigFile {
             FileError {
                 path: if path == "." { String::new() } else { path },
                 breaker,
-                kind: FileErrorKind::Parse(e.into_inner().to_string()),
+                kind: Box::new(FileErrorKind::Parse(e.into_inner().to_string())),
             }
         })
     }
@@ -344,7 +346,7 @@ impl ConfigFile {
                 return Err(FileError {
                     path: format!("limits.{name}"),
                     breaker: None,
-                    kind: FileErrorKind::ZeroPermits,
+                    kind: Box::new(FileErrorKind::ZeroPermits),
                 });
             }
             limits.push((crate::config::intern(name), permits));
@@ -354,7 +356,7 @@ impl ConfigFile {
             let fail = |key: &str, kind| FileError {
                 path: format!("breakers.{name}.{key}"),
                 breaker: Some(name.clone()),
-                kind,
+                kind: Box::new(kind),
             };
             let config = spec
                 .config(name)
@@ -464,6 +466,9 @@ impl BreakerSpec {
     }
 }
 
+/// A breaker built from a file, on the clock `C`.
+pub type FileBreaker<C> = CircuitBreaker<C, Config<DynWindow>>;
+
 /// A checked file: typed configurations and policies, ready to build breakers.
 #[derive(Debug)]
 pub struct Loaded {
@@ -506,7 +511,7 @@ impl Loaded {
         &self,
         registry: &Registry,
         replace: bool,
-    ) -> Result<Vec<Arc<CircuitBreaker<C, Config<DynWindow>>>>, FileError>
+    ) -> Result<Vec<Arc<FileBreaker<C>>>, FileError>
     where
         C: GlobalClock + Send + Sync + 'static,
     {
@@ -522,7 +527,7 @@ impl Loaded {
             done.map_err(|e| FileError {
                 path: format!("breakers.{name}"),
                 breaker: Some(name.into()),
-                kind: FileErrorKind::Registry(e),
+                kind: Box::new(FileErrorKind::Registry(e)),
             })?;
             built.push(b);
         }
