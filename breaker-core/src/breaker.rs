@@ -699,6 +699,18 @@ where
         }
     }
 
+    /// [run-time windows] The window's kind: the type's, or for a window sized at run time
+    /// ([`crate::window::DynWindow`]) the configuration's. A constant for the fixed windows, so
+    /// the matches on it fold away as before.
+    #[inline(always)]
+    fn window_kind(&self) -> WindowKind {
+        if <K::Window as Window>::SIZED_AT_RUN_TIME {
+            self.config().settings().window()
+        } else {
+            <K::Window as Window>::KIND
+        }
+    }
+
     /// Records a finished call; returns the state change it caused.
     ///
     /// The fast path: a success, or the cancellation of a call admitted while closed, on a breaker
@@ -720,16 +732,14 @@ where
                 if !m.success_is_noop() {
                     return self.finish_slow(generation, since, start, end, None);
                 }
-                match <K::Window as Window>::KIND {
+                match self.window_kind() {
                     WindowKind::None => {}
                     WindowKind::Count { .. }
                         if m.generation == generation
                             && self.current(generation, since) == generation =>
                     {
                         let s = self.config().settings();
-                        let counts =
-                            self.window
-                                .record(Instant::ZERO, s.bucket_micros(), Sample::default());
+                        let counts = self.window.record_for(s, Instant::ZERO, Sample::default());
                         if machine::window_trips(counts, s) {
                             return self.finish_slow(generation, since, start, end, Some(counts));
                         }
@@ -771,7 +781,7 @@ where
         let mut window_trips = window_verdict.is_some();
         let mut window = window_verdict.unwrap_or_default();
         let word = self.word.load(Ordering::Acquire);
-        let kind = <K::Window as Window>::KIND;
+        let kind = self.window_kind();
         // After the word: a report judged stale against a later count is stale against `word`.
         let generation = self.current(generation, since);
         if window_verdict.is_none() && kind != WindowKind::None && outcome != Outcome::Ignored {
@@ -786,7 +796,7 @@ where
                     failure: outcome == Outcome::Failure,
                     slow,
                 };
-                window = self.window.record(now, s.bucket_micros(), sample);
+                window = self.window.record_for(s, now, sample);
                 window_trips = machine::window_trips(window, s);
             }
         }

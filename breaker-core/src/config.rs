@@ -27,7 +27,27 @@ use core::marker::PhantomData;
 
 use crate::backoff::{Backoff, Random};
 use crate::clock::{from_micros_or_max, micros, Duration, MAX_DURATION, MAX_DURATION_MICROS};
-use crate::window::{NoWindow, Window, WindowKind};
+use crate::window::{NoWindow, PackedKind, Window, WindowKind};
+
+#[cfg(all(feature = "serde", feature = "std", not(loom)))]
+pub mod file;
+#[cfg(feature = "alloc")]
+mod intern;
+
+/// The process's one copy of a name given at run time, for the `&'static str`s that names are
+/// everywhere (a breaker's, a concurrency limit's): each distinct name is copied once and kept
+/// for the life of the process, so memory grows with the distinct names, not with the
+/// configurations built or reloaded. Lock-free, with `alloc` alone.
+///
+/// ```
+/// let a = breaker_core::config::intern(&String::from("payments"));
+/// let b = breaker_core::config::intern("payments");
+/// assert!(std::ptr::eq(a, b));
+/// ```
+#[cfg(feature = "alloc")]
+pub fn intern(name: &str) -> &'static str {
+    intern::intern(name)
+}
 
 /// Parts per million: rates are kept as integers so that every mirror of the transitions (a Lua
 /// script, a simulator) computes exactly the same trip decision.
@@ -157,6 +177,8 @@ pub struct Settings {
     /// (re-open); `u64::MAX`: never.
     pub(crate) half_open_max_wait: u64,
     pub(crate) trip_error: bool,
+    /// The window asked for (read by a window sized at run time; in `Settings`'s padding).
+    pub(crate) window: PackedKind,
 }
 
 impl Settings {
@@ -173,6 +195,7 @@ impl Settings {
         success_threshold: 1,
         half_open_max_wait: 30_000_000,
         trip_error: true,
+        window: PackedKind::NONE,
     };
 
     /// The breaker's name, for diagnostics.
@@ -253,7 +276,18 @@ impl Settings {
     pub const fn trip_error(&self) -> bool {
         self.trip_error
     }
+    /// The window asked for: its kind and size, whether fixed by the type
+    /// ([`ConfigBuilder::count_window`]) or given at run time
+    /// ([`ConfigBuilder::count_window_sized`]).
+    pub const fn window(&self) -> WindowKind {
+        self.window.get()
+    }
 }
+
+// The run-time window's three bytes sit in padding `Settings` already had: a firmware's
+// configurations in flash keep their size.
+#[cfg(all(target_arch = "arm", target_pointer_width = "32"))]
+const _: () = assert!(core::mem::size_of::<Settings>() == 88);
 
 impl fmt::Debug for Settings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -561,6 +595,24 @@ impl<W> ConfigBuilder<W> {
         self
     }
 
+    /// The breaker's name given at run time (read from a file or the environment): as
+    /// [`ConfigBuilder::name`], the name kept once per distinct name for the life of the process
+    /// ([`intern`]), so configurations rebuilt from a reloaded file reuse it.
+    ///
+    /// ```
+    /// use breaker_core::Config;
+    ///
+    /// let from_file = String::from("payments");
+    /// let a = Config::builder().name_str(&from_file).build()?;
+    /// let b = Config::builder().name_str("payments").build()?;
+    /// assert!(std::ptr::eq(a.settings().name(), b.settings().name()));
+    /// # Ok::<(), breaker_core::ConfigError>(())
+    /// ```
+    #[cfg(feature = "alloc")]
+    pub fn name_str(self, name: &str) -> Self {
+        self.name(intern::intern(name))
+    }
+
     /// Opens after `n` consecutive failures (pybreaker's `fail_max`).
     ///
     /// Default 5 when no rate rule is set; with a rate rule, off unless set here (see
@@ -583,8 +635,9 @@ impl<W> ConfigBuilder<W> {
 
     /// Keeps a count-based sliding window of the last `N` calls.
     pub const fn count_window<const N: usize>(
-        self,
+        mut self,
     ) -> ConfigBuilder<crate::window::CountWindow<N>> {
+        self.settings.window = PackedKind::pack(crate::window::CountWindow::<N>::KIND);
         self.with_window()
     }
 
@@ -597,6 +650,77 @@ impl<W> ConfigBuilder<W> {
             Ok(us) => self.settings.bucket = us,
             Err(e) => self = self.fail(e),
         }
+        self.settings.window = PackedKind::pack(crate::window::TimeWindow::<B>::KIND);
+        self.with_window()
+    }
+
+    /// No window, as a [`DynWindow`](crate::window::DynWindow) configuration (a file's breaker
+    /// without a window): only the consecutive-failures rule.
+    #[cfg(all(feature = "alloc", not(loom)))]
+    pub(crate) const fn no_window_sized(mut self) -> ConfigBuilder<crate::window::DynWindow> {
+        self.settings.window = PackedKind::NONE;
+        self.with_window()
+    }
+
+    /// Keeps a count-based sliding window of the last `size` calls, its size given at run time
+    /// (from a file, say): the window is a [`DynWindow`](crate::window::DynWindow), so the
+    /// breaker's type is the same for every size. Checked as [`ConfigBuilder::count_window`]:
+    /// 1 to [`MAX_COUNT_WINDOW`](crate::window::MAX_COUNT_WINDOW) calls.
+    ///
+    /// ```
+    /// use breaker_core::{CircuitBreaker, Config, StdClock};
+    /// use breaker_core::window::DynWindow;
+    ///
+    /// let size: u32 = "50".parse().unwrap(); // read at run time
+    /// let config: Config<DynWindow> = Config::builder()
+    ///     .name_str("payments")
+    ///     .count_window_sized(size)
+    ///     .failure_rate(0.5)
+    ///     .build()?;
+    /// let breaker: CircuitBreaker<StdClock, Config<DynWindow>> = CircuitBreaker::new(config);
+    /// # let _ = breaker;
+    /// # Ok::<(), breaker_core::ConfigError>(())
+    /// ```
+    #[cfg(all(feature = "alloc", not(loom)))]
+    pub const fn count_window_sized(
+        mut self,
+        size: u32,
+    ) -> ConfigBuilder<crate::window::DynWindow> {
+        let window = WindowKind::Count { size };
+        let max = crate::window::MAX_COUNT_WINDOW;
+        if size == 0 || size > max {
+            self = self.fail(ConfigError::new(
+                "count_window_sized",
+                ConfigErrorKind::WindowSize { window, max },
+            ));
+        }
+        self.settings.window = PackedKind::pack(window);
+        self.with_window()
+    }
+
+    /// Keeps a time-based sliding window of `buckets` buckets, each `bucket` wide, its size
+    /// given at run time (see [`ConfigBuilder::count_window_sized`]). Checked as
+    /// [`ConfigBuilder::time_window`]: 1 to [`MAX_TIME_BUCKETS`](crate::window::MAX_TIME_BUCKETS)
+    /// buckets, a whole span the clock can hold.
+    #[cfg(all(feature = "alloc", not(loom)))]
+    pub const fn time_window_sized(
+        mut self,
+        buckets: u32,
+        bucket: Duration,
+    ) -> ConfigBuilder<crate::window::DynWindow> {
+        match check_duration(bucket, "time_window_sized(bucket)") {
+            Ok(us) => self.settings.bucket = us,
+            Err(e) => self = self.fail(e),
+        }
+        let window = WindowKind::Time { buckets };
+        let max = crate::window::MAX_TIME_BUCKETS;
+        if buckets == 0 || buckets > max {
+            self = self.fail(ConfigError::new(
+                "time_window_sized",
+                ConfigErrorKind::WindowSize { window, max },
+            ));
+        }
+        self.settings.window = PackedKind::pack(window);
         self.with_window()
     }
 
@@ -797,7 +921,18 @@ impl<W: Window> ConfigBuilder<W> {
             None
         };
         let rate_rule = rate_field.is_some();
-        match W::KIND {
+        // A window sized at run time says what it is in the settings; for the others the type does.
+        let kind = if W::SIZED_AT_RUN_TIME {
+            s.window.get()
+        } else {
+            W::KIND
+        };
+        let (count_field, time_field) = if W::SIZED_AT_RUN_TIME {
+            ("count_window_sized", "time_window_sized")
+        } else {
+            ("count_window", "time_window")
+        };
+        match kind {
             WindowKind::None => {
                 if let Some(field) = rate_field {
                     return Err(ConfigError::new(field, ConfigErrorKind::RateWithoutWindow));
@@ -806,23 +941,23 @@ impl<W: Window> ConfigBuilder<W> {
             WindowKind::Count { size } => {
                 if size == 0 || size > crate::window::MAX_COUNT_WINDOW {
                     return Err(ConfigError::new(
-                        "count_window",
+                        count_field,
                         ConfigErrorKind::WindowSize {
-                            window: W::KIND,
+                            window: kind,
                             max: crate::window::MAX_COUNT_WINDOW,
                         },
                     ));
                 }
                 if rate_rule && s.minimum_calls > size {
-                    return Err(minimum_above(&s, size, W::KIND, self.minimum_calls_set));
+                    return Err(minimum_above(&s, size, kind, self.minimum_calls_set));
                 }
             }
             WindowKind::Time { buckets } => {
                 if buckets == 0 || buckets > crate::window::MAX_TIME_BUCKETS {
                     return Err(ConfigError::new(
-                        "time_window",
+                        time_field,
                         ConfigErrorKind::WindowSize {
-                            window: W::KIND,
+                            window: kind,
                             max: crate::window::MAX_TIME_BUCKETS,
                         },
                     ));
@@ -830,7 +965,7 @@ impl<W: Window> ConfigBuilder<W> {
                 let span = s.bucket.saturating_mul(buckets as u64);
                 if span > MAX_DURATION_MICROS {
                     return Err(ConfigError::new(
-                        "time_window",
+                        time_field,
                         ConfigErrorKind::DurationTooLong {
                             value: from_micros_or_max(span),
                             max: MAX_DURATION,
@@ -841,7 +976,7 @@ impl<W: Window> ConfigBuilder<W> {
                 // its width; a minimum above what all buckets together can hold is never met.
                 let capacity = buckets * crate::window::TIME_BUCKET_CAPACITY;
                 if rate_rule && s.minimum_calls > capacity {
-                    return Err(minimum_above(&s, capacity, W::KIND, self.minimum_calls_set));
+                    return Err(minimum_above(&s, capacity, kind, self.minimum_calls_set));
                 }
             }
         }

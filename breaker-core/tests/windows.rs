@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 
-use breaker_core::window::{Sample, Window, TIME_BUCKET_CAPACITY};
+use breaker_core::window::{DynWindow, Sample, Window, WindowKind, TIME_BUCKET_CAPACITY};
 use breaker_core::{CountWindow, Counts, Instant, TimeWindow};
 use proptest::prelude::*;
 
@@ -74,6 +74,18 @@ impl TimeModel {
 
 fn check_time<const B: usize>(width: u64, ops: &[Op]) -> Result<(), TestCaseError> {
     let w = TimeWindow::<B>::NEW;
+    check_time_on(&w, B, width, ops)
+}
+
+/// The same check on a time window sized at run time.
+fn check_dyn_time(b: u32, width: u64, ops: &[Op]) -> Result<(), TestCaseError> {
+    let w = DynWindow::with_kind(WindowKind::Time { buckets: b }).unwrap();
+    check_time_on(&w, b as usize, width, ops)
+}
+
+fn check_time_on<W: Window>(w: &W, b: usize, width: u64, ops: &[Op]) -> Result<(), TestCaseError> {
+    #[allow(non_snake_case)]
+    let B = b;
     let width_d = width;
     let mut model = TimeModel::default();
     let mut now = 0u64;
@@ -117,6 +129,17 @@ fn check_time<const B: usize>(width: u64, ops: &[Op]) -> Result<(), TestCaseErro
 /// The reference count window: the last `N` outcomes since the last reset.
 fn check_count<const N: usize>(ops: &[Op]) -> Result<(), TestCaseError> {
     let w = CountWindow::<N>::NEW;
+    check_count_on(&w, N, ops)
+}
+
+/// The same check on a count window sized at run time.
+fn check_dyn_count(n: u32, ops: &[Op]) -> Result<(), TestCaseError> {
+    let w = DynWindow::with_kind(WindowKind::Count { size: n }).unwrap();
+    check_count_on(&w, n as usize, ops)
+}
+
+#[allow(non_snake_case)]
+fn check_count_on<W: Window>(w: &W, N: usize, ops: &[Op]) -> Result<(), TestCaseError> {
     let mut model: VecDeque<Sample> = VecDeque::new();
     let of = |m: &VecDeque<Sample>| Counts {
         calls: m.len() as u32,
@@ -162,6 +185,19 @@ proptest! {
         check_count::<1>(&ops)?;
         check_count::<5>(&ops)?;
         check_count::<64>(&ops)?;
+    }
+
+    /// Windows sized at run time run the same algorithms over a boxed slice: the same model,
+    /// for a few sizes.
+    #[test]
+    fn sized_windows_match_the_model(ops in prop::collection::vec(op(), 1..300)) {
+        check_dyn_count(1, &ops)?;
+        check_dyn_count(5, &ops)?;
+        check_dyn_count(64, &ops)?;
+        check_dyn_time(1, 1000, &ops)?;
+        check_dyn_time(4, 1000, &ops)?;
+        check_dyn_time(7, 10, &ops)?;
+        check_dyn_time(4, 1, &ops)?;
     }
 }
 
@@ -248,4 +284,191 @@ fn concurrent_records_and_resets_leave_exact_totals() {
             slow: 0
         }
     );
+}
+
+/// A breaker over a window sized at run time behaves as the same breaker over the fixed window
+/// of that size: the same states, stats and last trip after every call, for count and time
+/// windows, through slow calls and time passing.
+mod sized_breaker {
+    use super::*;
+    use breaker_core::{CircuitBreaker, Config, Duration, ManualClock};
+
+    #[derive(Clone, Copy, Debug)]
+    enum Call {
+        /// Advance the clock by this many ms, then call; the call takes `took` ms.
+        Run {
+            advance: u64,
+            took: u64,
+            fails: bool,
+        },
+    }
+
+    fn call() -> impl Strategy<Value = Call> {
+        (
+            prop_oneof![4 => 0u64..5, 1 => 0u64..1_500],
+            0u64..40,
+            any::<bool>(),
+        )
+            .prop_map(|(advance, took, fails)| Call::Run {
+                advance,
+                took,
+                fails,
+            })
+    }
+
+    fn same<A: Window, B: Window>(
+        fixed: Config<A>,
+        sized: Config<B>,
+        calls: &[Call],
+    ) -> Result<(), TestCaseError> {
+        let clock = ManualClock::new();
+        let a = CircuitBreaker::with_clock(&clock, fixed);
+        let b = CircuitBreaker::with_clock(&clock, sized);
+        for (i, c) in calls.iter().enumerate() {
+            let Call::Run {
+                advance,
+                took,
+                fails,
+            } = *c;
+            clock.advance(Duration::from_millis(advance));
+            let pa = a.try_acquire();
+            let pb = b.try_acquire();
+            prop_assert_eq!(pa.is_ok(), pb.is_ok(), "call {}", i);
+            clock.advance(Duration::from_millis(took));
+            if let (Ok(pa), Ok(pb)) = (pa, pb) {
+                let o = if fails {
+                    breaker_core::Outcome::Failure
+                } else {
+                    breaker_core::Outcome::Success
+                };
+                prop_assert_eq!(pa.record(o), pb.record(o), "call {}", i);
+            }
+            let (sa, sb) = (a.stats(), b.stats());
+            prop_assert_eq!(sa.state, sb.state, "call {}", i);
+            prop_assert_eq!(sa.window, sb.window, "call {}", i);
+            prop_assert_eq!(
+                sa.last_trip.map(|t| t.reason),
+                sb.last_trip.map(|t| t.reason),
+                "call {}",
+                i
+            );
+        }
+        Ok(())
+    }
+
+    fn rules<W: Window>(b: breaker_core::ConfigBuilder<W>) -> breaker_core::ConfigBuilder<W> {
+        b.failure_rate(0.5)
+            .slow_calls(Duration::from_millis(20), 0.8)
+            .minimum_calls(3)
+            .open_for(Duration::from_millis(500))
+            .half_open_trials(2)
+            .success_threshold(2)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 128, failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn count_and_time_breakers_match_their_fixed_twins(calls in prop::collection::vec(call(), 1..200)) {
+            same(
+                rules(Config::builder().count_window::<5>()).build().unwrap(),
+                rules(Config::builder().count_window_sized(5)).build().unwrap(),
+                &calls,
+            )?;
+            let width = Duration::from_millis(100);
+            same(
+                rules(Config::builder().time_window::<4>(width)).build().unwrap(),
+                rules(Config::builder().time_window_sized(4, width)).build().unwrap(),
+                &calls,
+            )?;
+        }
+    }
+
+    /// The size read from a string, as a configuration file gives it; the breaker's type is
+    /// the same for every size.
+    #[test]
+    fn a_size_read_from_a_string() {
+        fn build(size: &str) -> CircuitBreaker<breaker_core::StdClock, Config<DynWindow>> {
+            let config = Config::builder()
+                .name_str(&format!("sized-{size}"))
+                .count_window_sized(size.parse().unwrap())
+                .failure_rate(0.5)
+                .minimum_calls(2)
+                .build()
+                .unwrap();
+            CircuitBreaker::new(config)
+        }
+        let small = build("2");
+        let large = build("1000");
+        for b in [&small, &large] {
+            let _ = b.call(|| Err::<(), _>("down"));
+            let _ = b.call(|| Err::<(), _>("down"));
+        }
+        assert_eq!(small.state(), breaker_core::State::Open);
+        assert_eq!(large.state(), breaker_core::State::Open);
+        assert_eq!(small.name(), "sized-2");
+        assert_eq!(
+            small.config().settings().window(),
+            WindowKind::Count { size: 2 }
+        );
+        assert_eq!(
+            large.config().settings().window(),
+            WindowKind::Count { size: 1000 }
+        );
+        // The window keeps the last `size` calls: 2 successes push the failures out of the
+        // small one only.
+        for b in [&small, &large] {
+            b.force_closed();
+            let _ = b.call(|| Ok::<_, &str>(()));
+            let _ = b.call(|| Ok::<_, &str>(()));
+        }
+        assert_eq!(small.stats().window.failures, 0);
+    }
+
+    #[test]
+    fn sizes_are_checked_as_for_the_fixed_windows() {
+        use breaker_core::ConfigErrorKind;
+        let e = Config::builder()
+            .count_window_sized(0)
+            .failure_rate(0.5)
+            .build()
+            .unwrap_err();
+        assert_eq!(e.field(), "count_window_sized");
+        assert_eq!(
+            e.to_string(),
+            "count_window_sized (0 calls) must hold 1 to 1048575 calls"
+        );
+        let e = Config::builder()
+            .time_window_sized(5_000, Duration::from_secs(1))
+            .failure_rate(0.5)
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            e.kind(),
+            ConfigErrorKind::WindowSize {
+                window: WindowKind::Time { buckets: 5_000 },
+                max: breaker_core::window::MAX_TIME_BUCKETS
+            }
+        );
+        let e = Config::builder()
+            .count_window_sized(5)
+            .failure_rate(0.5)
+            .name("p")
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            r#"breaker "p": minimum_calls (10, the default) exceeds what the count window holds (5)"#
+        );
+        let e = Config::builder()
+            .time_window_sized(4, Duration::ZERO)
+            .build()
+            .unwrap_err();
+        assert_eq!(e.field(), "time_window_sized(bucket)");
+        let e = Config::builder()
+            .time_window_sized(4096, Duration::from_secs(1 << 30))
+            .build()
+            .unwrap_err();
+        assert_eq!(e.field(), "time_window_sized");
+    }
 }

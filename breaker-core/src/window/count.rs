@@ -50,11 +50,33 @@ impl<const N: usize> fmt::Debug for CountWindow<N> {
 }
 
 impl<const N: usize> CountWindow<N> {
-    fn unpack(word: u64) -> Counts {
+    #[inline(always)]
+    fn parts(&self) -> Parts<'_> {
+        Parts {
+            seq: &self.seq,
+            totals: &self.totals,
+            slots: &self.slots,
+        }
+    }
+}
+
+/// The window's algorithm over borrowed storage: the array of a [`CountWindow`], or the boxed
+/// slice of a window sized at run time ([`super::DynWindow`]). Always inlined, so that for an
+/// array the slice's length is the constant `N` and the code is what it was for the array.
+pub(crate) struct Parts<'a> {
+    pub(crate) seq: &'a AtomicUsize,
+    pub(crate) totals: &'a AtomicU64,
+    pub(crate) slots: &'a [AtomicU8],
+}
+
+impl Parts<'_> {
+    #[inline(always)]
+    fn unpack(&self, word: u64) -> Counts {
+        let n = self.slots.len();
         // A field above the capacity is one a racing reset made momentarily negative: read it as 0.
         let field = |shift: u32| {
             let v = ((word >> shift) & MASK) as u32;
-            if v as usize > N {
+            if v as usize > n {
                 0
             } else {
                 v
@@ -67,33 +89,19 @@ impl<const N: usize> CountWindow<N> {
             slow: field(2 * FIELD).min(calls),
         }
     }
-}
 
-impl<const N: usize> Window for CountWindow<N> {
-    const KIND: WindowKind = WindowKind::Count {
-        size: if N > MAX_COUNT_WINDOW as usize {
-            u32::MAX
-        } else {
-            N as u32
-        },
-    };
-    const NEW: Self = CountWindow {
-        seq: AtomicUsize::new(0),
-        totals: AtomicU64::new(0),
-        slots: [const { AtomicU8::new(0) }; N],
-        evidence: super::Evidence::new(),
-    };
-
-    fn record(&self, _: Instant, _: u64, sample: Sample) -> Counts {
-        if N == 0 {
+    #[inline(always)]
+    pub(crate) fn record(&self, sample: Sample) -> Counts {
+        let n = self.slots.len();
+        if n == 0 {
             return Counts::default();
         }
         // A load and a store rather than `fetch_add`: see the type's documentation.
-        // The position wraps at `N` itself (no division on the hot path); every stored position
-        // is below `N`, and `min` says so to the compiler, which drops the bounds check.
-        let pos = self.seq.load(Ordering::Relaxed).min(N - 1);
+        // The position wraps at `n` itself (no division on the hot path); every stored position
+        // is below `n`, and `min` says so to the compiler, which drops the bounds check.
+        let pos = self.seq.load(Ordering::Relaxed).min(n - 1);
         self.seq
-            .store(if pos + 1 == N { 0 } else { pos + 1 }, Ordering::Relaxed);
+            .store(if pos + 1 == n { 0 } else { pos + 1 }, Ordering::Relaxed);
         let slot = &self.slots[pos];
         let new = FILLED | (sample.failure as u8 * FAILED) | (sample.slow as u8 * SLOW);
         // In the steady state the slot already holds the same outcome: a load, no write.
@@ -117,11 +125,58 @@ impl<const N: usize> Window for CountWindow<N> {
                 .fetch_add(add, Ordering::Relaxed)
                 .wrapping_add(add)
         };
-        Self::unpack(word)
+        self.unpack(word)
+    }
+
+    #[inline(always)]
+    pub(crate) fn counts(&self) -> Counts {
+        self.unpack(self.totals.load(Ordering::Relaxed))
+    }
+
+    #[inline(always)]
+    pub(crate) fn reset(&self) {
+        // Rare (when the breaker closes). Each slot is emptied with its own atomic swap and the
+        // totals lose exactly what that swap removed, as `record` adds exactly what its swap
+        // changed: every slot change is paired with its own delta, so once the racing records
+        // have applied theirs the totals equal the slots again, whatever the interleaving.
+        // (Storing 0 into the totals instead would erase the delta of a record whose swap came
+        // before the reset and whose add came after it: the totals off for the whole period.)
+        // A slot read as empty is left alone: a record filling it now is simply a record of the
+        // new period, and its own delta counts it.
+        self.seq.store(0, Ordering::Relaxed);
+        let mut removed: u64 = 0;
+        for slot in self.slots {
+            if slot.load(Ordering::Relaxed) != 0 {
+                removed += value(slot.swap(0, Ordering::Relaxed));
+            }
+        }
+        if removed != 0 {
+            self.totals.fetch_sub(removed, Ordering::Relaxed);
+        }
+    }
+}
+
+impl<const N: usize> Window for CountWindow<N> {
+    const KIND: WindowKind = WindowKind::Count {
+        size: if N > MAX_COUNT_WINDOW as usize {
+            u32::MAX
+        } else {
+            N as u32
+        },
+    };
+    const NEW: Self = CountWindow {
+        seq: AtomicUsize::new(0),
+        totals: AtomicU64::new(0),
+        slots: [const { AtomicU8::new(0) }; N],
+        evidence: super::Evidence::new(),
+    };
+
+    fn record(&self, _: Instant, _: u64, sample: Sample) -> Counts {
+        self.parts().record(sample)
     }
 
     fn counts(&self, _: Instant, _: u64) -> Counts {
-        Self::unpack(self.totals.load(Ordering::Relaxed))
+        self.parts().counts()
     }
 
     fn keep_evidence(&self, counts: Counts) {
@@ -133,24 +188,7 @@ impl<const N: usize> Window for CountWindow<N> {
     }
 
     fn reset(&self) {
-        // Rare (when the breaker closes). Each slot is emptied with its own atomic swap and the
-        // totals lose exactly what that swap removed, as `record` adds exactly what its swap
-        // changed: every slot change is paired with its own delta, so once the racing records
-        // have applied theirs the totals equal the slots again, whatever the interleaving.
-        // (Storing 0 into the totals instead would erase the delta of a record whose swap came
-        // before the reset and whose add came after it: the totals off for the whole period.)
-        // A slot read as empty is left alone: a record filling it now is simply a record of the
-        // new period, and its own delta counts it.
-        self.seq.store(0, Ordering::Relaxed);
-        let mut removed: u64 = 0;
-        for slot in &self.slots {
-            if slot.load(Ordering::Relaxed) != 0 {
-                removed += value(slot.swap(0, Ordering::Relaxed));
-            }
-        }
-        if removed != 0 {
-            self.totals.fetch_sub(removed, Ordering::Relaxed);
-        }
+        self.parts().reset();
     }
 }
 

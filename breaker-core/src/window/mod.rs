@@ -5,12 +5,20 @@
 //! sliding windows: an outcome leaves the window when it is `N` calls (or `B` buckets) old,
 //! unlike "windows" that keep running totals since the last state change.
 //!
+//! With `alloc`, [`DynWindow`] is either kind, its size read from the configuration at run time
+//! (a file, the environment), allocated once per breaker; the breaker's type then does not
+//! change with the size.
+//!
 //! The trip decision over a window's [`Counts`] is the pure [`crate::machine::window_trips`].
 
 mod count;
+#[cfg(all(feature = "alloc", not(loom)))]
+mod sized;
 mod time;
 
 pub use count::CountWindow;
+#[cfg(all(feature = "alloc", not(loom)))]
+pub use sized::DynWindow;
 #[cfg(loom)]
 #[doc(hidden)]
 pub use time::model;
@@ -45,6 +53,48 @@ pub enum WindowKind {
         /// Buckets held.
         buckets: u32,
     },
+}
+
+/// A [`WindowKind`] in three bytes, as [`crate::Settings`] keeps the window of a configuration
+/// sized at run time: three bytes fit in the padding `Settings` already has (88 bytes on a
+/// 32-bit target either way), so configurations of the fixed windows kept in flash do not grow.
+/// `kind:2 | size:22`, the size saturating (the builder refuses sizes that large first).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PackedKind([u8; 3]);
+
+impl PackedKind {
+    pub(crate) const NONE: PackedKind = PackedKind([0; 3]);
+    const COUNT: u32 = 1 << 22;
+    const TIME: u32 = 2 << 22;
+    const SIZE: u32 = (1 << 22) - 1;
+
+    pub(crate) const fn pack(kind: WindowKind) -> PackedKind {
+        let v = match kind {
+            WindowKind::None => 0,
+            WindowKind::Count { size } => Self::COUNT | min(size, Self::SIZE),
+            WindowKind::Time { buckets } => Self::TIME | min(buckets, Self::SIZE),
+        };
+        let b = v.to_le_bytes();
+        PackedKind([b[0], b[1], b[2]])
+    }
+
+    pub(crate) const fn get(self) -> WindowKind {
+        let v = u32::from_le_bytes([self.0[0], self.0[1], self.0[2], 0]);
+        let size = v & Self::SIZE;
+        match v >> 22 {
+            1 => WindowKind::Count { size },
+            2 => WindowKind::Time { buckets: size },
+            _ => WindowKind::None,
+        }
+    }
+}
+
+const fn min(a: u32, b: u32) -> u32 {
+    if a < b {
+        a
+    } else {
+        b
+    }
 }
 
 /// What one finished call adds to a window.
@@ -106,12 +156,24 @@ const fn ratio_ppm(part: u32, whole: u32) -> u32 {
 pub trait Window: Sync {
     /// What this window is.
     const KIND: WindowKind;
+    /// The window's kind and size are the configuration's, read at run time
+    /// ([`crate::Settings::window`]) rather than [`Window::KIND`], which is then a placeholder
+    /// ([`DynWindow`]). `false` for the windows sized at compile time; the breaker and the
+    /// configuration's checks branch on it at compile time, so those windows pay nothing.
+    const SIZED_AT_RUN_TIME: bool = false;
     /// An empty window (a `const`, so a breaker holding one can be built in a `static`).
     const NEW: Self;
     /// Adds one outcome at `now` and returns the counts after it. `bucket_micros` is the width
     /// of a time window's bucket in microseconds ([`crate::Settings::bucket_micros`]): integer
     /// time, as everywhere on the breaker's own paths.
     fn record(&self, now: Instant, bucket_micros: u64, sample: Sample) -> Counts;
+    /// Adds one outcome at `now` for a breaker configured with `settings`, and returns the
+    /// counts after it: what the breaker calls. The default is [`Window::record`] with the
+    /// configured bucket width; a window sized at run time also learns its size here.
+    #[inline(always)]
+    fn record_for(&self, settings: &crate::Settings, now: Instant, sample: Sample) -> Counts {
+        self.record(now, settings.bucket_micros(), sample)
+    }
     /// The counts at `now` (`bucket_micros` as for [`Window::record`]).
     fn counts(&self, now: Instant, bucket_micros: u64) -> Counts;
     /// Empties the window (done when the breaker closes, so every closed period starts afresh).

@@ -73,7 +73,7 @@ impl<const B: usize> fmt::Debug for TimeWindow<B> {
     }
 }
 
-fn bucket_number(now: Instant, width: u64) -> u64 {
+pub(super) fn bucket_number(now: Instant, width: u64) -> u64 {
     now.as_micros() / width.max(1)
 }
 
