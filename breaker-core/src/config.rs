@@ -656,7 +656,7 @@ impl<W> ConfigBuilder<W> {
 
     /// No window, as a [`DynWindow`](crate::window::DynWindow) configuration (a file's breaker
     /// without a window): only the consecutive-failures rule.
-    #[cfg(all(feature = "alloc", not(loom)))]
+    #[cfg(all(feature = "serde", feature = "std", not(loom)))]
     pub(crate) const fn no_window_sized(mut self) -> ConfigBuilder<crate::window::DynWindow> {
         self.settings.window = PackedKind::NONE;
         self.with_window()

@@ -255,7 +255,8 @@ where
     ) -> Result<Self, BuildError> {
         let client = redis::Client::open(options.url.as_str()).map_err(BuildError::Url)?;
         let name = config.settings().name();
-        let buckets = match W::KIND {
+        // The configuration's own window (a `DynWindow`'s kind is known only at run time).
+        let buckets = match config.settings().window() {
             WindowKind::None => 0,
             WindowKind::Time { buckets } => buckets,
             WindowKind::Count { .. } => {
