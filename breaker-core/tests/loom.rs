@@ -14,8 +14,7 @@ use core::mem;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use breaker_core::{
-    CircuitBreaker, Config, Duration, Listener, ManualClock, Outcome, State, Stats,
-    Transition,
+    CircuitBreaker, Config, Duration, Listener, ManualClock, Outcome, State, Stats, Transition,
 };
 use loom::model::Builder;
 use loom::sync::Arc;
