@@ -151,16 +151,27 @@ fn bursts_of_chaos_always_recover() {
                                             }
                                         }
                                     }
-                                    let _give = Give(trials, g, trial);
+                                    let give = Give(trials, g, trial);
+                                    // The count kept outside goes down before the permit
+                                    // ends: ending it frees the slot, and another thread may
+                                    // take it (in this generation) at once.
                                     match (i >> 40) % 4 {
-                                        0 => drop(p),
+                                        0 => {
+                                            drop(give);
+                                            drop(p);
+                                        }
                                         1 => {
+                                            drop(give);
                                             p.record(Outcome::Failure);
                                         }
                                         2 => {
+                                            drop(give);
                                             p.record(Outcome::Ignored);
                                         }
-                                        _ => p.success(),
+                                        _ => {
+                                            drop(give);
+                                            p.success();
+                                        }
                                     }
                                 }
                                 Err(_) => {
