@@ -277,7 +277,11 @@ pub trait Handle: Clone {
     where
         Self: Sized,
     {
-        let ticket = self.breaker().admit()?;
+        // The common case first: admitted from the state alone (closed, no call timed).
+        let ticket = match self.breaker().admit_quick() {
+            Some(ticket) => ticket,
+            None => self.breaker().admit()?,
+        };
         // The permit exists before any listener runs: a panicking listener drops it, which
         // gives a half-open trial slot back.
         let permit = Permit::new(self, ticket);
