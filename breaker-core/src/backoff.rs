@@ -163,6 +163,29 @@ impl fmt::Debug for Backoff {
     }
 }
 
+/// Readers for mirrors of the open-duration policy in another store (the Redis breaker's Lua).
+impl Backoff {
+    /// The factor applied per re-open (1 for a fixed duration).
+    pub const fn multiplier(&self) -> u32 {
+        self.multiplier
+    }
+
+    /// The longest open duration, before jitter.
+    pub const fn max(&self) -> Duration {
+        Duration::from_micros(self.max)
+    }
+
+    /// The largest part of a duration that jitter takes away, in parts per million (0: none).
+    pub const fn jitter_ppm(&self) -> u32 {
+        self.jitter_ppm
+    }
+
+    /// The random source jitter draws from, if jitter is configured.
+    pub fn random(&self) -> Option<&'static dyn Random> {
+        self.random
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

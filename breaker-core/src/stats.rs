@@ -112,3 +112,24 @@ pub(crate) fn trip_decode(word: u64, s: &Settings, evidence: Counts) -> Trip {
         reason,
     }
 }
+
+impl Stats {
+    /// A snapshot of the machine `m` as seen at `now` (time-driven changes not applied; no
+    /// window): for breaker kinds that keep their machine elsewhere.
+    pub fn of_machine(name: &'static str, m: &crate::machine::Machine, now: Instant) -> Self {
+        Stats {
+            name,
+            state: m.state,
+            generation: m.generation,
+            consecutive_failures: m.failures,
+            half_open_successes: m.successes,
+            half_open_trials: m.trials,
+            window: crate::window::Counts::default(),
+            failure_rate_ppm: 0,
+            slow_rate_ppm: 0,
+            opened_at: None,
+            retry_after: m.open_time_left(now),
+            last_trip: None,
+        }
+    }
+}
