@@ -23,7 +23,7 @@ use crate::machine::{
     self, Admission, Env, Fixed, Machine, Manual, Outcome, Reason, Report, State, Step, Transition,
 };
 use crate::permit::Permit;
-use crate::seam::{Breaker, End, Handle, Ticket, WaitHint};
+use crate::seam::{self, Breaker, End, Handle, Ticket, WaitHint};
 use crate::stats::Stats;
 use atomic_waker::AtomicWaker;
 
@@ -597,11 +597,11 @@ where
     }
 
     #[inline]
-    fn admit_fast(&self) -> Result<Ticket, Rejected> {
+    fn admit_fast(&self) -> Result<seam::Admitted, Rejected> {
         let word = self.word.load(Ordering::Acquire);
         let m = unpack(word, None);
         if m.admits_without_clock() {
-            return Ok(self.ticket(m.generation, false));
+            return Ok(self.ticket(m.generation, false).into());
         }
         if m.state == State::Open && self.transitions.load(Ordering::Relaxed) & DRIVEN != 0 {
             if let Some(r) = self.reject_driven(word) {
@@ -613,7 +613,7 @@ where
 
     #[cold]
     #[inline(never)]
-    fn admit_slow(&self) -> Result<Ticket, Rejected> {
+    fn admit_slow(&self) -> Result<seam::Admitted, Rejected> {
         let s = self.config().settings();
         let mut env = self.env();
         // The common rejection (open, deadline published and not reached) changes nothing: answer
@@ -634,9 +634,10 @@ where
             // The admitting transition (open to half-open) is reported by `admitted`, once the
             // permit exists: a listener that panics there drops the permit, which gives the
             // trial slot back.
-            Admission::Admitted { generation, trial } => Ok(self
-                .ticket(generation, trial)
-                .with_transition(step.transition)),
+            Admission::Admitted { generation, trial } => Ok(seam::Admitted {
+                ticket: self.ticket(generation, trial),
+                transition: step.transition,
+            }),
             Admission::Rejected { retry_after } => {
                 self.notify(step.transition);
                 Err(self.reject(step.next.state, retry_after))
@@ -715,18 +716,47 @@ where
     ///
     /// The fast path: a success, or the cancellation of a call admitted while closed, on a breaker
     /// whose [`Machine::success_is_noop`] holds changes nothing, so it costs one load and no write.
-    #[inline]
+    #[inline(always)]
     fn finish(&self, ticket: &Ticket, end: End<'_>) -> Option<Transition> {
-        let generation = ticket.generation();
-        let since = ticket.token();
-        let start = ticket.started_at();
+        // The steady closed success of a breaker without a window, inlined into the caller:
+        // one load. Everything else is one call away, so that this stays small enough for the
+        // whole call path (admission, permit, report) to inline into the caller's loop.
+        if let End::Finished(Outcome::Success, _) = end {
+            if ticket.started_at().is_none()
+                && matches!(self.window_kind(), WindowKind::None)
+                && unpack(self.word.load(Ordering::Acquire), None).success_is_noop()
+            {
+                self.listener.on_success(self.name(), None);
+                return None;
+            }
+        }
+        // In scalars: a reference would make the caller keep its permit in memory.
+        self.finish_other(
+            ticket.generation(),
+            ticket.is_trial(),
+            ticket.token(),
+            ticket.started_at(),
+            end,
+        )
+    }
+
+    /// [`CircuitBreaker::finish`] for everything but a window-less steady success.
+    #[inline(never)]
+    fn finish_other(
+        &self,
+        generation: u32,
+        trial: bool,
+        since: u64,
+        start: Option<Instant>,
+        end: End<'_>,
+    ) -> Option<Transition> {
         match end {
-            End::Cancelled if !ticket.is_trial() => {
+            End::Cancelled if !trial => {
                 // Only half-open trials hold anything to give back; see `Machine::record`.
                 cancelled_listeners(|| self.listener.on_cancelled(self.name()));
                 None
             }
-            End::Unused if !ticket.is_trial() => None,
+            End::Unused if !trial => None,
             End::Finished(Outcome::Success, _) if start.is_none() => {
                 let m = unpack(self.word.load(Ordering::Acquire), None);
                 if !m.success_is_noop() {
@@ -969,18 +999,18 @@ where
     }
 
     #[inline]
-    fn admit(&self) -> Result<Ticket, Rejected> {
+    fn admit(&self) -> Result<seam::Admitted, Rejected> {
         self.admit_fast()
     }
 
     #[inline]
-    fn admitted(&self, ticket: &Ticket) {
+    fn admitted(&self, ticket: &Ticket, transition: Option<Transition>) {
         // `before_call` first, so that a cancellation always follows a `before_call`.
         self.listener.before_call(self.name(), ticket.is_trial());
-        self.notify(ticket.transition());
+        self.notify(transition);
     }
 
-    #[inline]
+    #[inline(always)]
     fn report(&self, ticket: &Ticket, end: End<'_>) -> Option<Transition> {
         self.finish(ticket, end)
     }

@@ -42,7 +42,7 @@ pub use future::Call;
 pub use listener::Listener;
 pub use machine::{Outcome, Reason, State, Transition};
 pub use permit::Permit;
-pub use seam::{Breaker, End, Handle, Ticket, WaitHint};
+pub use seam::{Admitted, Breaker, End, Handle, Ticket, WaitHint};
 pub use stats::{Stats, Trip};
 pub use timer::Policy;
 pub use window::{CountWindow, Counts, NoWindow, TimeWindow};

@@ -41,10 +41,13 @@ use crate::seam::{Breaker, End, Handle, Ticket};
 /// ```
 #[must_use = "dropping a permit reports the call as cancelled"]
 pub struct Permit<H: Handle> {
-    // `None` once reported, so that `Drop` reports a cancellation only for a permit that was
-    // not reported (without `unsafe`, a field cannot be moved out of a type with `Drop`).
-    // A reference or an `Arc` has a niche, so the `Option` costs no space.
-    inner: Option<(H, Ticket)>,
+    handle: H,
+    ticket: Ticket,
+    // Cleared by the report, so that `Drop` reports a cancellation only for a permit that was
+    // not reported. A flag rather than moving the parts out of an `Option`: the permit is never
+    // moved or rewritten on the way, so once the call path is inlined its fields stay in
+    // registers. A word rather than a `bool`, so that the permit has no padding to copy.
+    live: usize,
 }
 
 impl<H: Handle> Permit<H> {
@@ -54,27 +57,20 @@ impl<H: Handle> Permit<H> {
     #[inline]
     pub fn new(handle: H, ticket: Ticket) -> Self {
         Permit {
-            inner: Some((handle, ticket)),
-        }
-    }
-
-    #[inline]
-    fn parts(&self) -> &(H, Ticket) {
-        // Only `end` takes the parts, and it consumes the permit.
-        match &self.inner {
-            Some(parts) => parts,
-            None => unreachable_reported(),
+            handle,
+            ticket,
+            live: 1,
         }
     }
 
     /// The handle this permit holds.
     pub fn handle(&self) -> &H {
-        &self.parts().0
+        &self.handle
     }
 
     /// The ticket: what the breaker admitted.
     pub fn ticket(&self) -> &Ticket {
-        &self.parts().1
+        &self.ticket
     }
 
     /// Whether this call is a half-open trial.
@@ -92,14 +88,16 @@ impl<H: Handle> Permit<H> {
         self.ticket().started_at()
     }
 
-    #[inline]
+    #[inline(always)]
     fn end(mut self, end: End<'_>) -> Option<Transition> {
-        let (handle, ticket) = self.inner.take()?;
-        handle.breaker().report(&ticket, end)
+        // Cleared first: a listener that panics in the report must not have the drop report
+        // the call a second time.
+        self.live = 0;
+        self.handle.breaker().report(&self.ticket, end)
     }
 
     /// Reports `outcome`; returns whether this report opened the breaker.
-    #[inline]
+    #[inline(always)]
     pub fn record(self, outcome: Outcome) -> bool {
         opened(self.end(End::Finished(outcome, None)))
     }
@@ -138,7 +136,7 @@ impl<H: Handle> Permit<H> {
     /// opened the breaker becomes [`Error::Tripped`] when the configuration asks for it.
     ///
     /// A panicking classifier drops the permit, which reports a cancellation.
-    #[inline]
+    #[inline(always)]
     pub fn conclude<T, E: fmt::Debug>(
         self,
         result: Result<T, E>,
@@ -174,15 +172,11 @@ fn opened(t: Option<Transition>) -> bool {
     )
 }
 
-#[cold]
-fn unreachable_reported() -> ! {
-    unreachable!("a reported permit is consumed")
-}
-
 impl<H: Handle> Drop for Permit<H> {
     fn drop(&mut self) {
-        if let Some((handle, ticket)) = self.inner.take() {
-            handle.breaker().report(&ticket, End::Cancelled);
+        if self.live != 0 {
+            self.live = 0;
+            self.handle.breaker().report(&self.ticket, End::Cancelled);
         }
     }
 }
@@ -190,11 +184,8 @@ impl<H: Handle> Drop for Permit<H> {
 impl<H: Handle> fmt::Debug for Permit<H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Permit")
-            .field(
-                "breaker",
-                &self.inner.as_ref().map(|(h, _)| h.breaker().name()),
-            )
-            .field("ticket", &self.inner.as_ref().map(|(_, t)| t))
+            .field("breaker", &self.handle.breaker().name())
+            .field("ticket", &self.ticket)
             .finish()
     }
 }

@@ -33,13 +33,31 @@ use crate::timer::{ConcurrencyLimit, Policy, Protected, Timer};
 
 /// What one admitted call carries from admission to its report: plain data, so that any breaker
 /// kind can make one and every permit type can hold one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+///
+/// Plain integers only (24 bytes, no padding): a permit is moved by value through the
+/// call path, and a ticket of scalars stays in registers once that path is inlined, where one
+/// holding an enum (a state change with its reason) went through memory at every move.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Ticket {
-    generation: u32,
-    trial: bool,
-    start: Option<Instant>,
-    transition: Option<Transition>,
     token: u64,
+    // `NO_START` when the call is not timed: instants stay below `MAX_INSTANT_MICROS`.
+    start: u64,
+    generation: u32,
+    // 0 or 1: a `u32` rather than a `bool`, so that the ticket has no padding to copy.
+    trial: u32,
+}
+
+const NO_START: u64 = u64::MAX;
+
+impl fmt::Debug for Ticket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ticket")
+            .field("generation", &self.generation)
+            .field("trial", &self.is_trial())
+            .field("start", &self.started_at())
+            .field("token", &self.token)
+            .finish()
+    }
 }
 
 impl Ticket {
@@ -48,9 +66,11 @@ impl Ticket {
     pub const fn new(generation: u32, trial: bool, start: Option<Instant>) -> Self {
         Ticket {
             generation,
-            trial,
-            start,
-            transition: None,
+            trial: trial as u32,
+            start: match start {
+                Some(start) => start.as_micros(),
+                None => NO_START,
+            },
             token: 0,
         }
     }
@@ -68,13 +88,6 @@ impl Ticket {
         self.token
     }
 
-    /// The same ticket, carrying the state change its admission caused (open to half-open), to
-    /// be reported by [`Breaker::admitted`] once the permit exists.
-    pub const fn with_transition(mut self, transition: Option<Transition>) -> Self {
-        self.transition = transition;
-        self
-    }
-
     /// The generation the call was admitted in.
     pub const fn generation(&self) -> u32 {
         self.generation
@@ -82,17 +95,37 @@ impl Ticket {
 
     /// Whether the call is a half-open trial.
     pub const fn is_trial(&self) -> bool {
-        self.trial
+        self.trial != 0
     }
 
     /// When the call started, if the breaker times calls.
     pub const fn started_at(&self) -> Option<Instant> {
-        self.start
+        if self.start == NO_START {
+            None
+        } else {
+            Some(Instant::from_micros(self.start))
+        }
     }
+}
 
-    /// The state change its admission caused, if any.
-    pub const fn transition(&self) -> Option<Transition> {
-        self.transition
+/// What [`Breaker::admit`] gives: the ticket, and the state change that admitting the call
+/// caused (open to half-open), which [`Breaker::admitted`] reports once the permit exists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Admitted {
+    /// The admitted call's ticket, held by its permit until the report.
+    pub ticket: Ticket,
+    /// The state change the admission caused, if any: reported by [`Breaker::admitted`], not
+    /// kept in the permit.
+    pub transition: Option<Transition>,
+}
+
+impl From<Ticket> for Admitted {
+    #[inline]
+    fn from(ticket: Ticket) -> Self {
+        Admitted {
+            ticket,
+            transition: None,
+        }
     }
 }
 
@@ -148,18 +181,19 @@ pub trait Breaker {
     /// The breaker's name (empty when it has none).
     fn name(&self) -> &'static str;
 
-    /// Asks to make a call: a ticket, or why not. Reports the rejection to listeners; does not
-    /// report the admission (see [`Breaker::admitted`]).
+    /// Asks to make a call: a ticket and the state change admitting it caused, or why not.
+    /// Reports the rejection to listeners; does not report the admission (see
+    /// [`Breaker::admitted`]).
     ///
     /// # Errors
     ///
     /// [`Rejected`] while the breaker refuses calls.
-    fn admit(&self) -> Result<Ticket, Rejected>;
+    fn admit(&self) -> Result<Admitted, Rejected>;
 
-    /// Called once the admitted call's permit exists: reports the admission (and the state
-    /// change it caused) to listeners. If a listener panics here, the permit is dropped on the
-    /// way out and gives its trial slot back.
-    fn admitted(&self, ticket: &Ticket);
+    /// Called once the admitted call's permit exists: reports the admission, and the state
+    /// change `transition` it caused (from [`Admitted::transition`]), to listeners. If a
+    /// listener panics here, the permit is dropped on the way out and gives its trial slot back.
+    fn admitted(&self, ticket: &Ticket, transition: Option<Transition>);
 
     /// Reports how an admitted call ended; returns the state change the report caused.
     fn report(&self, ticket: &Ticket, end: End<'_>) -> Option<Transition>;
@@ -182,7 +216,7 @@ pub trait Breaker {
 
     /// The common admission, cheap enough to inline into an adapter's per-request path: a
     /// ticket when the breaker admits the call from its state alone (closed, nothing to time),
-    /// the same ticket [`Breaker::admit`] would give; `None` otherwise, and then the caller asks
+    /// the same ticket [`Breaker::admit`] would give (with no state change); `None` otherwise, and then the caller asks
     /// [`Breaker::admit`], which decides (and may refuse). It refuses nothing, writes no shared
     /// memory and reports nothing: listeners hear of the admission through
     /// [`Breaker::admitted`], as after `admit`. The default: `None` (always ask `admit`).
@@ -277,16 +311,16 @@ pub trait Handle: Clone {
     where
         Self: Sized,
     {
-        // The common case first: admitted from the state alone (closed, no call timed).
-        let ticket = match self.breaker().admit_quick() {
-            Some(ticket) => ticket,
-            None => self.breaker().admit()?,
-        };
-        // The permit exists before any listener runs: a panicking listener drops it, which
-        // gives a half-open trial slot back.
-        let permit = Permit::new(self, ticket);
-        permit.handle().breaker().admitted(&ticket);
-        Ok(permit)
+        // The common case first: admitted from the state alone (closed, no call timed). Its
+        // ticket never meets `admit`'s (which comes with a state change and a rejection) in one
+        // value, so that it stays in registers.
+        match self.breaker().admit_quick() {
+            Some(ticket) => Ok(admitted(self, ticket, None)),
+            None => match self.breaker().admit() {
+                Ok(Admitted { ticket, transition }) => Ok(admitted(self, ticket, transition)),
+                Err(rejected) => Err(rejected),
+            },
+        }
     }
 
     /// Runs `f` through the breaker; every `Err` counts as a failure.
@@ -370,6 +404,15 @@ pub trait Handle: Clone {
     {
         Protected::new(self, policy, f)
     }
+}
+
+/// The permit of an admitted call, made before any listener runs: a panicking listener drops
+/// it, which gives a half-open trial slot back.
+#[inline(always)]
+fn admitted<H: Handle>(handle: H, ticket: Ticket, transition: Option<Transition>) -> Permit<H> {
+    let permit = Permit::new(handle, ticket);
+    permit.handle().breaker().admitted(&ticket, transition);
+    permit
 }
 
 impl<B: Breaker + ?Sized> Handle for &B {

@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use breaker_core::machine::{Admission, Fixed, Machine, Manual, Outcome, Report, Transition};
 use breaker_core::window::{NoWindow, Window, WindowKind};
 use breaker_core::{
-    Breaker, CircuitBreaker, Clock, Config, Duration, End, Instant, Listener, Rejected, State,
-    Stats, Ticket, WaitHint,
+    Admitted, Breaker, CircuitBreaker, Clock, Config, Duration, End, Instant, Listener, Rejected,
+    State, Stats, Ticket, WaitHint,
 };
 use futures_util::StreamExt;
 use tokio::sync::{mpsc, oneshot};
@@ -431,7 +431,7 @@ impl<C: Clock, L: Events, W: Window> RedisBreaker<C, L, W> {
     /// # Errors
     ///
     /// [`Rejected`] when the shared breaker refuses the call.
-    pub async fn admit_async(&self) -> Result<Ticket, Rejected> {
+    pub async fn admit_async(&self) -> Result<Admitted, Rejected> {
         let w = self.inner.fast.load(Ordering::Acquire);
         if admits_without_redis(w) || w & UP == 0 {
             return self.admit();
@@ -450,13 +450,13 @@ impl<C: Clock, L: Events, W: Window> RedisBreaker<C, L, W> {
             return Err(self.inner.reject(State::Open, Some(left)));
         }
         if let Some(g) = grant {
-            return Ok(Ticket::new(g.generation, true, self.inner.start()));
+            return Ok(Ticket::new(g.generation, true, self.inner.start()).into());
         }
         match self.execute(Op::Acquire).await {
             Ok(Reply {
                 admission: Some(Admission::Admitted { generation, trial }),
                 ..
-            }) => Ok(Ticket::new(generation, trial, self.inner.start())),
+            }) => Ok(Ticket::new(generation, trial, self.inner.start()).into()),
             Ok(r) => {
                 let retry = match r.admission {
                     Some(Admission::Rejected { retry_after }) => retry_after,
@@ -582,13 +582,18 @@ impl<C: Clock, L: Events, W: Window> Inner<C, L, W> {
     }
 
     /// Admission while Redis is away, as the outage policy says.
-    fn admit_outage(&self) -> Result<Ticket, Rejected> {
+    fn admit_outage(&self) -> Result<Admitted, Rejected> {
         match self.options.outage {
             Outage::Local => match Breaker::admit(&self.local) {
-                Ok(t) => Ok(
-                    Ticket::new(t.generation() | FALLBACK, t.is_trial(), t.started_at())
-                        .with_transition(t.transition()),
-                ),
+                Ok(Admitted { ticket, transition }) => Ok(Admitted {
+                    ticket: Ticket::new(
+                        ticket.generation() | FALLBACK,
+                        ticket.is_trial(),
+                        ticket.started_at(),
+                    )
+                    .with_token(ticket.token()),
+                    transition,
+                }),
                 Err(r) => {
                     self.listener.on_rejected(self.name, &r);
                     Err(r)
@@ -602,14 +607,16 @@ impl<C: Clock, L: Events, W: Window> Inner<C, L, W> {
                 let now = v.server_now(local);
                 drop(v);
                 match m.state {
-                    State::Closed | State::Disabled => Ok(Ticket::new(m.generation, false, None)),
+                    State::Closed | State::Disabled => {
+                        Ok(Ticket::new(m.generation, false, None).into())
+                    }
                     _ => Err(self.reject(m.state, m.open_time_left(now))),
                 }
             }
         }
     }
 
-    fn admit_slow(&self, w: u64) -> Result<Ticket, Rejected> {
+    fn admit_slow(&self, w: u64) -> Result<Admitted, Rejected> {
         if w & UP == 0 {
             return self.admit_outage();
         }
@@ -618,7 +625,9 @@ impl<C: Clock, L: Events, W: Window> Inner<C, L, W> {
         let m = v.machine;
         let now = v.server_now(local);
         match m.state {
-            State::Closed | State::Disabled => Ok(Ticket::new(m.generation, false, self.start())),
+            State::Closed | State::Disabled => {
+                Ok(Ticket::new(m.generation, false, self.start()).into())
+            }
             State::ForcedOpen => {
                 drop(v);
                 Err(self.reject(State::ForcedOpen, None))
@@ -630,7 +639,7 @@ impl<C: Clock, L: Events, W: Window> Inner<C, L, W> {
             // Open past its deadline, or half-open: only Redis grants trials.
             _ => {
                 if let Some(g) = v.grants.pop() {
-                    return Ok(Ticket::new(g.generation, true, self.start()));
+                    return Ok(Ticket::new(g.generation, true, self.start()).into());
                 }
                 // No slot held: ask Redis for the free ones in the background and refuse this
                 // call (the seam's `admit` cannot wait); the next callers take them.
@@ -1088,6 +1097,16 @@ async fn session<
     }
 }
 
+/// The local breaker's own ticket, from one this breaker gave out while Redis was away.
+fn local_ticket(ticket: &Ticket) -> Ticket {
+    Ticket::new(
+        ticket.generation() & !FALLBACK,
+        ticket.is_trial(),
+        ticket.started_at(),
+    )
+    .with_token(ticket.token())
+}
+
 impl<C: Clock, L: Events, W: Window> Breaker for RedisBreaker<C, L, W> {
     type Clock = C;
 
@@ -1100,27 +1119,17 @@ impl<C: Clock, L: Events, W: Window> Breaker for RedisBreaker<C, L, W> {
     }
 
     #[inline]
-    fn admit(&self) -> Result<Ticket, Rejected> {
+    fn admit(&self) -> Result<Admitted, Rejected> {
         let w = self.inner.fast.load(Ordering::Acquire);
         if admits_without_redis(w) {
-            return Ok(Ticket::new(
-                (w >> GEN_SHIFT) as u32,
-                false,
-                self.inner.start(),
-            ));
+            return Ok(Ticket::new((w >> GEN_SHIFT) as u32, false, self.inner.start()).into());
         }
         self.inner.admit_slow(w)
     }
 
-    fn admitted(&self, ticket: &Ticket) {
+    fn admitted(&self, ticket: &Ticket, transition: Option<Transition>) {
         if ticket.generation() & FALLBACK != 0 {
-            let t = Ticket::new(
-                ticket.generation() & !FALLBACK,
-                ticket.is_trial(),
-                ticket.started_at(),
-            )
-            .with_transition(ticket.transition());
-            Breaker::admitted(&self.inner.local, &t);
+            Breaker::admitted(&self.inner.local, &local_ticket(ticket), transition);
         }
         self.inner
             .listener
@@ -1130,12 +1139,7 @@ impl<C: Clock, L: Events, W: Window> Breaker for RedisBreaker<C, L, W> {
     fn report(&self, ticket: &Ticket, end: End<'_>) -> Option<Transition> {
         let inner = &self.inner;
         if ticket.generation() & FALLBACK != 0 {
-            let t = Ticket::new(
-                ticket.generation() & !FALLBACK,
-                ticket.is_trial(),
-                ticket.started_at(),
-            );
-            return Breaker::report(&inner.local, &t, end);
+            return Breaker::report(&inner.local, &local_ticket(ticket), end);
         }
         let outcome = match end {
             End::Finished(o, _) => o,

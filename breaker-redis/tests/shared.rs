@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Instant as StdInstant;
 
 use breaker_core::machine::{Manual, Outcome, Report};
-use breaker_core::{Breaker, Config, Duration, Handle, State, StdClock};
+use breaker_core::{Admitted, Breaker, Config, Duration, Handle, State, StdClock};
 use breaker_redis::{Op, Options, Outage, RedisBreaker};
 use common::{eventually, leak, Count, RedisServer};
 
@@ -136,9 +136,9 @@ async fn half_open_admits_exactly_the_configured_trials() {
             while StdInstant::now() < end {
                 // Half the tasks use the synchronous seam, half the awaited admission.
                 let ticket = if i % 4 < 2 {
-                    Breaker::admit(&*b).ok()
+                    Breaker::admit(&*b).ok().map(|a| a.ticket)
                 } else {
-                    b.admit_async().await.ok()
+                    b.admit_async().await.ok().map(|a| a.ticket)
                 };
                 if let Some(t) = ticket {
                     assert!(t.is_trial());
@@ -249,7 +249,7 @@ async fn worker_entry() {
         "trial" => {
             let end = StdInstant::now() + StdDuration::from_millis(1200);
             while StdInstant::now() < end {
-                if let Ok(t) = b.admit_async().await {
+                if let Ok(Admitted { ticket: t, .. }) = b.admit_async().await {
                     println!("TRIAL {}", t.generation());
                     // Hold the trial and never report: the parent kills this process.
                     tokio::time::sleep(StdDuration::from_secs(30)).await;
@@ -361,7 +361,7 @@ async fn processes_share_one_breaker() {
     assert!(r.now >= lease_deadline);
     assert_eq!((r.machine.state, r.machine.generation), (State::Open, 3));
     tokio::time::sleep(StdDuration::from_millis(350)).await;
-    assert!(b.admit_async().await.unwrap().is_trial());
+    assert!(b.admit_async().await.unwrap().ticket.is_trial());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

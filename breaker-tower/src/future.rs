@@ -6,7 +6,7 @@ use core::pin::Pin;
 use core::task::{ready, Context, Poll};
 
 use alloc::boxed::Box;
-use breaker_core::{Breaker, End, Handle, Outcome, Rejected, Ticket};
+use breaker_core::{Breaker, End, Handle, Outcome, Rejected, Ticket, Transition};
 use pin_project_lite::pin_project;
 
 use crate::classify::Classify;
@@ -132,8 +132,8 @@ pub(crate) struct Lease<H: Handle> {
 
 #[derive(Clone, Copy, Debug)]
 enum Held {
-    /// `Ticket::new(generation, false, None).with_token(token)`: no trial, not timed, no
-    /// state change to report (what `Breaker::admit_quick` gives).
+    /// `Ticket::new(generation, false, None).with_token(token)`: no trial, not timed (what
+    /// `Breaker::admit_quick` gives).
     Closed { generation: u32, token: u64 },
     /// Any other ticket.
     Ticket(Ticket),
@@ -161,10 +161,7 @@ impl<H: Handle> Lease<H> {
     /// The lease of a ticket from [`Breaker::admit_quick`].
     #[inline]
     pub(crate) fn quick(handle: H, ticket: &Ticket) -> Self {
-        let held = if ticket.is_trial()
-            || ticket.started_at().is_some()
-            || ticket.transition().is_some()
-        {
+        let held = if ticket.is_trial() || ticket.started_at().is_some() {
             // Not what `admit_quick` promises; kept whole all the same.
             Held::Ticket(*ticket)
         } else {
@@ -188,9 +185,9 @@ impl<H: Handle> Lease<H> {
     /// Tells the listeners of the admission (see [`Breaker::admitted`]); a listener that panics
     /// drops the lease on the way out, which gives a trial slot back.
     #[inline]
-    pub(crate) fn admitted(&self) {
+    pub(crate) fn admitted(&self, transition: Option<Transition>) {
         if let Some(ticket) = self.held.ticket() {
-            self.handle.breaker().admitted(&ticket);
+            self.handle.breaker().admitted(&ticket, transition);
         }
     }
 

@@ -1,7 +1,7 @@
 use core::fmt;
 use core::task::{Context, Poll};
 
-use breaker_core::{Breaker, Handle, Rejected, Ticket};
+use breaker_core::{Admitted, Breaker, Handle, Rejected};
 use tower_service::Service;
 
 use crate::classify::{Classify, Errors};
@@ -190,16 +190,16 @@ where
         }
         let handle = self.handle.clone();
         // The closed path inline (one load, no clock read); everything else out of line.
-        let permit = match handle.breaker().admit_quick() {
-            Some(ticket) => Lease::quick(handle, &ticket),
+        let (permit, transition) = match handle.breaker().admit_quick() {
+            Some(ticket) => (Lease::quick(handle, &ticket), None),
             None => match admit(handle.breaker()) {
-                Ok(ticket) => Lease::new(handle, ticket),
+                Ok(Admitted { ticket, transition }) => (Lease::new(handle, ticket), transition),
                 // The inner service was not called: whatever readiness it had is kept.
                 Err(rejected) => return ResponseFuture::rejected(rejected),
             },
         };
         // As `Handle::try_acquire`: the permit exists before any listener runs.
-        permit.admitted();
+        permit.admitted(transition);
         self.ready = Ready::No;
         ResponseFuture::admitted(self.inner.call(request), permit, self.classify.clone())
     }
@@ -218,6 +218,6 @@ fn shed<B: Breaker + ?Sized>(breaker: &B) -> Option<Rejected> {
 /// Admission off the closed path (half-open trials, timed calls, refusals).
 #[cold]
 #[inline(never)]
-fn admit<B: Breaker + ?Sized>(breaker: &B) -> Result<Ticket, Rejected> {
+fn admit<B: Breaker + ?Sized>(breaker: &B) -> Result<Admitted, Rejected> {
     breaker.admit()
 }
