@@ -138,26 +138,41 @@ impl<H: Handle> Permit<H> {
     /// A panicking classifier drops the permit, which reports a cancellation.
     #[inline(always)]
     pub fn conclude<T, E: fmt::Debug>(
-        self,
+        mut self,
         result: Result<T, E>,
         classify: &mut impl Classify<T, E>,
     ) -> Result<T, Error<E>> {
         let outcome = classify.classify(&result);
-        match result {
-            Ok(v) => {
-                self.record(outcome);
-                Ok(v)
-            }
-            Err(e) => {
-                // Read only on the error path: a success touches no configuration.
-                let trip_error = self.handle().breaker().trip_error();
-                let tripped = opened(self.end(End::Finished(outcome, Some(&e))));
-                Err(if tripped && trip_error {
-                    Error::Tripped(e)
-                } else {
-                    Error::Inner(e)
-                })
-            }
+        // Cleared after the classifier (whose panic is a cancellation), before the report.
+        self.live = 0;
+        settle(self.handle.breaker(), &self.ticket, result, outcome)
+    }
+}
+
+/// Reports `result`, classified as `outcome`, and turns it into the call's result: the second
+/// half of [`Permit::conclude`], shared with the [`crate::Call`] future (which keeps its handle
+/// and ticket in place rather than in a `Permit`).
+#[inline(always)]
+pub(crate) fn settle<B: Breaker + ?Sized, T, E: fmt::Debug>(
+    breaker: &B,
+    ticket: &Ticket,
+    result: Result<T, E>,
+    outcome: Outcome,
+) -> Result<T, Error<E>> {
+    match result {
+        Ok(v) => {
+            breaker.report(ticket, End::Finished(outcome, None));
+            Ok(v)
+        }
+        Err(e) => {
+            // Read only on the error path: a success touches no configuration.
+            let trip_error = breaker.trip_error();
+            let tripped = opened(breaker.report(ticket, End::Finished(outcome, Some(&e))));
+            Err(if tripped && trip_error {
+                Error::Tripped(e)
+            } else {
+                Error::Inner(e)
+            })
         }
     }
 }
