@@ -603,12 +603,30 @@ where
         if m.admits_without_clock() {
             return Ok(self.ticket(m.generation, false).into());
         }
-        if m.state == State::Open && self.transitions.load(Ordering::Relaxed) & DRIVEN != 0 {
-            if let Some(r) = self.reject_driven(word) {
+        if m.state == State::Open {
+            let refused = if self.transitions.load(Ordering::Relaxed) & DRIVEN != 0 {
+                self.reject_driven(word)
+            } else {
+                self.reject_open(word)
+            };
+            if let Some(r) = refused {
                 return Err(r);
             }
         }
         self.admit_slow()
+    }
+
+    /// The common refusal without a driver: open, its deadline published and not reached. One
+    /// clock read and two loads; changes nothing. `None` (ask `admit_slow`) when the deadline
+    /// has come or is not published yet.
+    #[inline]
+    fn reject_open(&self, word: u64) -> Option<Rejected> {
+        let deadline = self.deadline_for(word)?;
+        let now = self.clock.now();
+        if now >= deadline {
+            return None;
+        }
+        Some(self.reject(State::Open, Some(deadline - now)))
     }
 
     #[cold]
