@@ -205,7 +205,7 @@ pub struct CircuitBreaker<C, K: AsConfig = Config, L = ()> {
     /// breaker refuses calls from its state alone, without reading the clock. (Kept here rather
     /// than in a word of its own: the breaker stays within 64 bytes on a microcontroller.)
     transitions: AtomicU64,
-    /// Wakes the driver (see [`crate::timer::drive`]) when the state changes.
+    /// Wakes the driver (see [`crate::runtime::drive`]) when the state changes.
     waker: AtomicWaker,
     window: K::Window,
     clock: C,
@@ -856,7 +856,7 @@ where
     }
 
     /// Whether a driver applies this breaker's time-driven changes (see
-    /// [`crate::timer::drive`]).
+    /// [`crate::runtime::drive`]).
     pub fn is_driven(&self) -> bool {
         self.transitions.load(Ordering::Relaxed) & DRIVEN != 0
     }

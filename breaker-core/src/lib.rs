@@ -17,14 +17,15 @@ mod future;
 pub mod listener;
 pub mod machine;
 mod permit;
+pub mod policy;
 #[cfg(feature = "std")]
 pub mod registry;
+pub mod runtime;
 pub mod seam;
 #[cfg(feature = "serde")]
 mod serde;
 mod stats;
 mod sync;
-pub mod timer;
 pub mod window;
 
 pub use backoff::{Backoff, Random, XorShift32};
@@ -42,7 +43,7 @@ pub use future::Call;
 pub use listener::Listener;
 pub use machine::{Outcome, Reason, State, Transition};
 pub use permit::Permit;
+pub use policy::Policy;
 pub use seam::{Breaker, End, Handle, Ticket, WaitHint};
 pub use stats::{Stats, Trip};
-pub use timer::Policy;
 pub use window::{CountWindow, Counts, NoWindow, TimeWindow};
