@@ -18,6 +18,7 @@ use crate::clock::{Clock, Duration, GlobalClock, Instant};
 use crate::config::{AsConfig, Config};
 use crate::error::{Error, Rejected};
 use crate::future::Call;
+use crate::limits;
 use crate::listener::Listener;
 use crate::machine::{
     self, Admission, Env, Fixed, Machine, Manual, Outcome, Reason, Report, State, Step, Transition,
@@ -30,12 +31,8 @@ use atomic_waker::AtomicWaker;
 use crate::sync::{const_unless_loom, AtomicU64, Ordering};
 use crate::window::{Counts, Sample, Window, WindowKind};
 
-/// Bits of the generation that tag the deadline word. Shrunk under `cfg(breaker_verify)` so that
-/// the loom models wrap the tag within a few transitions.
-#[cfg(not(breaker_verify))]
-const TAG_BITS: u32 = 12;
-#[cfg(breaker_verify)]
-const TAG_BITS: u32 = 2;
+/// Bits of the generation that tag the deadline word (see [`crate::limits`]).
+const TAG_BITS: u32 = limits::DEADLINE_TAG_BITS;
 const TAG_MASK: u64 = (1 << TAG_BITS) - 1;
 /// "No deadline" in the deadline word: the largest 52-bit instant.
 const NEVER: u64 = (1 << (64 - TAG_BITS)) - 1;
@@ -70,18 +67,18 @@ fn code_state(c: u64) -> State {
 /// `state:3 | opens:5 | generation:24 | payload:32`, where the payload is the consecutive failures,
 /// or, while half-open, `trials:10 | successes:10 | failures:12`.
 pub(crate) fn pack(m: &Machine) -> u64 {
-    let count = machine::MAX_HALF_OPEN_COUNT;
+    let count = limits::MAX_HALF_OPEN_COUNT;
     let payload = match m.state {
         State::HalfOpen => {
             (m.trials.min(count) as u32)
                 | ((m.successes.min(count) as u32) << 10)
-                | (m.failures.min(machine::MAX_HALF_OPEN_FAILURES) << 20)
+                | (m.failures.min(limits::MAX_HALF_OPEN_FAILURES) << 20)
         }
         _ => m.failures,
     };
     state_code(m.state)
-        | ((m.opens.min(machine::MAX_OPENS) as u64) << 3)
-        | (((m.generation & machine::GENERATION_MASK) as u64) << 8)
+        | ((m.opens.min(limits::MAX_OPENS) as u64) << 3)
+        | (((m.generation & limits::GENERATION_MASK) as u64) << 8)
         | ((payload as u64) << 32)
 }
 
@@ -98,7 +95,7 @@ pub(crate) fn unpack(word: u64, deadline: Option<Instant>) -> Machine {
     };
     Machine {
         state,
-        generation: ((word >> 8) as u32) & machine::GENERATION_MASK,
+        generation: ((word >> 8) as u32) & limits::GENERATION_MASK,
         failures,
         trials,
         successes,
@@ -692,7 +689,7 @@ where
     #[inline]
     fn current(&self, generation: u32, since: u64) -> u32 {
         let seen = self.transitions.load(Ordering::Relaxed).wrapping_sub(since) & COUNT;
-        if seen > u64::from(machine::GENERATION_MASK / 2) {
+        if seen > u64::from(limits::GENERATION_MASK / 2) {
             STALE
         } else {
             generation
@@ -1086,7 +1083,7 @@ impl<C, K: AsConfig, L> Drop for CircuitBreaker<C, K, L> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::machine::MAX_HALF_OPEN_COUNT;
+    use crate::limits::MAX_HALF_OPEN_COUNT;
 
     #[test]
     fn packing_round_trips() {
@@ -1094,7 +1091,7 @@ mod tests {
             Machine::INITIAL,
             Machine {
                 failures: u32::MAX,
-                generation: machine::GENERATION_MASK,
+                generation: limits::GENERATION_MASK,
                 ..Machine::INITIAL
             },
             Machine {
@@ -1108,7 +1105,7 @@ mod tests {
                 state: State::HalfOpen,
                 trials: MAX_HALF_OPEN_COUNT,
                 successes: MAX_HALF_OPEN_COUNT,
-                failures: machine::MAX_HALF_OPEN_FAILURES,
+                failures: limits::MAX_HALF_OPEN_FAILURES,
                 opens: 3,
                 generation: 99,
                 deadline: None,

@@ -14,6 +14,7 @@ pub mod config;
 mod defmt;
 mod error;
 mod future;
+pub mod limits;
 pub mod listener;
 pub mod machine;
 mod permit;

@@ -26,17 +26,8 @@ pub use time::TimeWindow;
 
 use crate::clock::Instant;
 
-/// The largest count window: counts are packed 21 bits apiece in one atomic word, and keeping the
-/// size below 2^20 leaves room to recognise a momentarily negative field.
-pub const MAX_COUNT_WINDOW: u32 = (1 << 20) - 1;
-
-/// The most buckets a time window may have.
-pub const MAX_TIME_BUCKETS: u32 = 4096;
-
-/// The most calls one time-window bucket counts (its counts share one atomic word with the
-/// bucket's tag); later calls in the same bucket are sampled out. A time window of `B` buckets
-/// therefore holds at most `B * TIME_BUCKET_CAPACITY` calls.
-pub const TIME_BUCKET_CAPACITY: u32 = (1 << 16) - 1;
+/// The windows' sizes, defined with the machine's other limits (see [`crate::limits`]).
+pub use crate::limits::{MAX_COUNT_WINDOW, MAX_TIME_BUCKETS, TIME_BUCKET_CAPACITY};
 
 /// What a window type is, for the `const` validation in [`crate::ConfigBuilder::build`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
