@@ -732,7 +732,7 @@ where
                 match self.window_kind() {
                     WindowKind::None => {}
                     WindowKind::Count { .. }
-                        if m.generation == generation
+                        if m.enters_window(generation, Outcome::Success)
                             && self.current(generation, since) == generation =>
                     {
                         let s = self.config().settings();
@@ -781,9 +781,9 @@ where
         let kind = self.window_kind();
         // After the word: a report judged stale against a later count is stale against `word`.
         let generation = self.current(generation, since);
-        if window_verdict.is_none() && kind != WindowKind::None && outcome != Outcome::Ignored {
+        if window_verdict.is_none() && kind != WindowKind::None {
             let m = unpack(word, None);
-            if m.generation == generation && m.admits_without_clock() {
+            if m.enters_window(generation, outcome) {
                 let now = if matches!(kind, WindowKind::Time { .. }) {
                     env.now()
                 } else {

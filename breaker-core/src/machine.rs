@@ -430,6 +430,24 @@ impl Machine {
         self.admits_without_clock() && self.failures == 0
     }
 
+    /// Whether the outcome of a call admitted in `generation` enters the sliding window: only a
+    /// success or failure (an ignored or cancelled call counts nowhere), only while closed or
+    /// disabled (the states whose outcomes the window holds; half-open trials are judged on their
+    /// own), and only for a call of the current generation. A call admitted before a transition
+    /// belongs to a window that transition emptied (closing, opening) or that no longer decides
+    /// anything; counting it would let an old failure help trip the next closed period.
+    ///
+    /// The store asks this of the machine it read before recording into its window, and gives
+    /// the window's verdict to [`Machine::record`] in the [`Report`]. A store that cannot tell a
+    /// generation come round again (after `GENERATION_MASK + 1` transitions, see
+    /// [`crate::limits`]) from the current one must pass a generation that matches none for it.
+    #[inline]
+    pub const fn enters_window(&self, generation: u32, outcome: Outcome) -> bool {
+        !matches!(outcome, Outcome::Ignored)
+            && self.generation == generation
+            && self.admits_without_clock()
+    }
+
     /// Open, with a known deadline not yet reached at `now`: the time left, which is what
     /// [`Machine::acquire`] rejects with (changing nothing). The atomic breaker answers this
     /// common rejection straight from the loaded word with it.
