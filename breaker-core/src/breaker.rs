@@ -157,7 +157,7 @@ impl<C: Clock> Env for LiveEnv<'_, C> {
 
 /// A circuit breaker.
 ///
-/// - `C`: the [`Clock`] (a runtime adapter supplies one and names it for you; [`crate::StdClock`]
+/// - `C`: the [`Clock`] (a runtime adapter supplies one and names it for you; `StdClock`
 ///   without a runtime; [`crate::ManualClock`] for tests).
 /// - `K`: the configuration, and how it is held: a [`Config`] by value (the default), or a
 ///   `&'static Config` to keep the breaker small (on a microcontroller the configuration then
@@ -213,7 +213,7 @@ pub struct CircuitBreaker<C, K: AsConfig = Config, L = ()> {
 impl<C: GlobalClock, K: AsConfig> CircuitBreaker<C, K, ()> {
     const_unless_loom! {
         /// A breaker on the clock `C`, which needs no instance (a runtime adapter's, or
-        /// [`crate::StdClock`]); `const`, so it can be a `static`.
+        /// `StdClock`, with `std`); `const`, so it can be a `static`.
         pub fn new(config: K) -> Self {
             CircuitBreaker::with_clock_and_listener(C::NEW, config, ())
         }

@@ -158,7 +158,7 @@ pub trait Clock {
 /// A clock that needs no instance of its own (it reads a global time source), so a breaker on it
 /// is built without naming one, in a `const` or a `static`: `CircuitBreaker::new(config)`.
 ///
-/// Runtime adapters implement it on a zero-sized type; so does [`StdClock`].
+/// Runtime adapters implement it on a zero-sized type; so does `StdClock` (with `std`).
 pub trait GlobalClock: Clock {
     /// The clock.
     const NEW: Self;

@@ -274,7 +274,7 @@ impl Settings {
     }
     /// The window asked for: its kind and size, whether fixed by the type
     /// ([`ConfigBuilder::count_window`]) or given at run time
-    /// ([`ConfigBuilder::count_window_sized`]).
+    /// (`ConfigBuilder::count_window_sized`, with `alloc`).
     pub const fn window(&self) -> WindowKind {
         self.window.get()
     }

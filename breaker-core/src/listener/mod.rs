@@ -7,8 +7,8 @@
 //! different calls on different threads interleave; [`Transition::generation`] orders state
 //! changes.
 //!
-//! Ready-made listeners: [`Listeners`] (a list changed at run time, with `std`),
-//! [`Tracing`] (feature `tracing`), [`Metrics`] (feature `metrics`).
+//! Ready-made listeners: `Listeners` (a list changed at run time, with `std`),
+//! `Tracing` (feature `tracing`), `Metrics` (feature `metrics`).
 
 use core::fmt::Debug;
 

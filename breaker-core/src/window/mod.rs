@@ -5,7 +5,7 @@
 //! sliding windows: an outcome leaves the window when it is `N` calls (or `B` buckets) old,
 //! unlike "windows" that keep running totals since the last state change.
 //!
-//! With `alloc`, [`DynWindow`] is either kind, its size read from the configuration at run time
+//! With `alloc`, `DynWindow` is either kind, its size read from the configuration at run time
 //! (a file, the environment), allocated once per breaker; the breaker's type then does not
 //! change with the size.
 //!
@@ -149,7 +149,7 @@ pub trait Window: Sync {
     const KIND: WindowKind;
     /// The window's kind and size are the configuration's, read at run time
     /// ([`crate::Settings::window`]) rather than [`Window::KIND`], which is then a placeholder
-    /// ([`DynWindow`]). `false` for the windows sized at compile time; the breaker and the
+    /// (`DynWindow`, with `alloc`). `false` for the windows sized at compile time; the breaker and the
     /// configuration's checks branch on it at compile time, so those windows pay nothing.
     const SIZED_AT_RUN_TIME: bool = false;
     /// An empty window (a `const`, so a breaker holding one can be built in a `static`).
