@@ -152,7 +152,7 @@ impl Subject for Baseline {
 }
 
 /// A runtime adapter under test: its runtime type and what a calling thread needs first.
-pub trait AdapterRuntime: breaker_core::timer::Runtime + Send + Sync + 'static {
+pub trait AdapterRuntime: breaker_core::runtime::Runtime + Send + Sync + 'static {
     /// Table label.
     const NAME: &'static str;
     /// Prepares the calling thread (a runtime context for tokio's timer).
@@ -289,7 +289,7 @@ impl Subject for Driven {
             .expect("valid config");
         let breaker = std::sync::Arc::new(DrivenBreaker::new(config));
         let weak = std::sync::Arc::downgrade(&breaker);
-        driver_runtime().spawn(breaker_core::timer::drive(weak));
+        driver_runtime().spawn(breaker_core::runtime::drive(weak));
         // Wait until the driver has attached, so that every measured refusal is a driven one.
         let t0 = std::time::Instant::now();
         while !breaker.is_driven() {

@@ -31,8 +31,8 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 
 pub use breaker_core;
+pub use breaker_core::policy::{Fallback, NoLimit, OnTimeout, PolicyBuilder, Protected};
 pub use breaker_core::registry;
-pub use breaker_core::timer::{Fallback, NoLimit, OnTimeout, PolicyBuilder, Protected};
 pub use breaker_core::{
     classify, listener, window, Breaker, Config, ConfigBuilder, ConfigError, ConfigErrorKind,
     CountWindow, Duration, Error, Handle, Instant, LimitReached, Listener, NoWindow, Outcome,
@@ -40,7 +40,7 @@ pub use breaker_core::{
 };
 pub use limit::Limit;
 
-use breaker_core::timer::Timer;
+use breaker_core::runtime::Timer;
 use breaker_core::{Clock, GlobalClock, StdClock};
 
 /// The monotonic clock (`std::time::Instant`, counted from the first reading in the process) and
@@ -88,7 +88,7 @@ impl GlobalClock for AsyncIo {
 /// The driver of a breaker on the async-io clock, as a future to spawn on any executor: the
 /// breaker's time-driven changes (open to half-open when the open duration ends, trials given
 /// up after the half-open maximum wait) then happen, and reach listeners, when they are due
-/// rather than at the next call (see [`breaker_core::timer::drive`]).
+/// rather than at the next call (see [`breaker_core::runtime::drive`]).
 ///
 /// `target` is `&BREAKER` for a `static` breaker, or `Arc::downgrade(&breaker)`: the driver never
 /// keeps its breaker alive, and ends when it is dropped. A second driver of one breaker ends at
@@ -96,11 +96,11 @@ impl GlobalClock for AsyncIo {
 /// (a detached task does not keep the executor running).
 pub fn driver<T>(target: T) -> impl core::future::Future<Output = ()> + Send
 where
-    T: breaker_core::timer::Target + Send + Sync,
+    T: breaker_core::runtime::Target + Send + Sync,
     T::Handle: Send,
     <T::Handle as Handle>::Breaker: Breaker<Clock = AsyncIo> + Sync,
 {
-    breaker_core::timer::drive(target)
+    breaker_core::runtime::drive(target)
 }
 
 /// A circuit breaker on the async-io timer (smol, async-std): built without naming a clock,

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::task::Wake;
 
 use breaker_async_io::Limit;
-use breaker_core::timer::ConcurrencyLimit;
+use breaker_core::policy::ConcurrencyLimit;
 
 struct CountWakes(AtomicUsize);
 impl Wake for CountWakes {

@@ -18,6 +18,7 @@ use crate::clock::{Clock, Duration, GlobalClock, Instant};
 use crate::config::{AsConfig, Config};
 use crate::error::{Error, Rejected};
 use crate::future::Call;
+use crate::limits;
 use crate::listener::Listener;
 use crate::machine::{
     self, Admission, Env, Fixed, Machine, Manual, Outcome, Reason, Report, State, Step, Transition,
@@ -30,12 +31,8 @@ use atomic_waker::AtomicWaker;
 use crate::sync::{const_unless_loom, AtomicU64, Ordering};
 use crate::window::{Counts, Sample, Window, WindowKind};
 
-/// Bits of the generation that tag the deadline word. Shrunk under `cfg(breaker_verify)` so that
-/// the loom models wrap the tag within a few transitions.
-#[cfg(not(breaker_verify))]
-const TAG_BITS: u32 = 12;
-#[cfg(breaker_verify)]
-const TAG_BITS: u32 = 2;
+/// Bits of the generation that tag the deadline word (see [`crate::limits`]).
+const TAG_BITS: u32 = limits::DEADLINE_TAG_BITS;
 const TAG_MASK: u64 = (1 << TAG_BITS) - 1;
 /// "No deadline" in the deadline word: the largest 52-bit instant.
 const NEVER: u64 = (1 << (64 - TAG_BITS)) - 1;
@@ -70,18 +67,18 @@ fn code_state(c: u64) -> State {
 /// `state:3 | opens:5 | generation:24 | payload:32`, where the payload is the consecutive failures,
 /// or, while half-open, `trials:10 | successes:10 | failures:12`.
 pub(crate) fn pack(m: &Machine) -> u64 {
-    let count = machine::MAX_HALF_OPEN_COUNT;
+    let count = limits::MAX_HALF_OPEN_COUNT;
     let payload = match m.state {
         State::HalfOpen => {
             (m.trials.min(count) as u32)
                 | ((m.successes.min(count) as u32) << 10)
-                | (m.failures.min(machine::MAX_HALF_OPEN_FAILURES) << 20)
+                | (m.failures.min(limits::MAX_HALF_OPEN_FAILURES) << 20)
         }
         _ => m.failures,
     };
     state_code(m.state)
-        | ((m.opens.min(machine::MAX_OPENS) as u64) << 3)
-        | (((m.generation & machine::GENERATION_MASK) as u64) << 8)
+        | ((m.opens.min(limits::MAX_OPENS) as u64) << 3)
+        | (((m.generation & limits::GENERATION_MASK) as u64) << 8)
         | ((payload as u64) << 32)
 }
 
@@ -98,7 +95,7 @@ pub(crate) fn unpack(word: u64, deadline: Option<Instant>) -> Machine {
     };
     Machine {
         state,
-        generation: ((word >> 8) as u32) & machine::GENERATION_MASK,
+        generation: ((word >> 8) as u32) & limits::GENERATION_MASK,
         failures,
         trials,
         successes,
@@ -160,7 +157,7 @@ impl<C: Clock> Env for LiveEnv<'_, C> {
 
 /// A circuit breaker.
 ///
-/// - `C`: the [`Clock`] (a runtime adapter supplies one and names it for you; [`crate::StdClock`]
+/// - `C`: the [`Clock`] (a runtime adapter supplies one and names it for you; `StdClock`
 ///   without a runtime; [`crate::ManualClock`] for tests).
 /// - `K`: the configuration, and how it is held: a [`Config`] by value (the default), or a
 ///   `&'static Config` to keep the breaker small (on a microcontroller the configuration then
@@ -205,7 +202,7 @@ pub struct CircuitBreaker<C, K: AsConfig = Config, L = ()> {
     /// breaker refuses calls from its state alone, without reading the clock. (Kept here rather
     /// than in a word of its own: the breaker stays within 64 bytes on a microcontroller.)
     transitions: AtomicU64,
-    /// Wakes the driver (see [`crate::timer::drive`]) when the state changes.
+    /// Wakes the driver (see [`crate::runtime::drive`]) when the state changes.
     waker: AtomicWaker,
     window: K::Window,
     clock: C,
@@ -216,7 +213,7 @@ pub struct CircuitBreaker<C, K: AsConfig = Config, L = ()> {
 impl<C: GlobalClock, K: AsConfig> CircuitBreaker<C, K, ()> {
     const_unless_loom! {
         /// A breaker on the clock `C`, which needs no instance (a runtime adapter's, or
-        /// [`crate::StdClock`]); `const`, so it can be a `static`.
+        /// `StdClock`, with `std`); `const`, so it can be a `static`.
         pub fn new(config: K) -> Self {
             CircuitBreaker::with_clock_and_listener(C::NEW, config, ())
         }
@@ -711,7 +708,7 @@ where
     #[inline]
     fn current(&self, generation: u32, since: u64) -> u32 {
         let seen = self.transitions.load(Ordering::Relaxed).wrapping_sub(since) & COUNT;
-        if seen > u64::from(machine::GENERATION_MASK / 2) {
+        if seen > u64::from(limits::GENERATION_MASK / 2) {
             STALE
         } else {
             generation
@@ -783,7 +780,7 @@ where
                 match self.window_kind() {
                     WindowKind::None => {}
                     WindowKind::Count { .. }
-                        if m.generation == generation
+                        if m.enters_window(generation, Outcome::Success)
                             && self.current(generation, since) == generation =>
                     {
                         let s = self.config().settings();
@@ -832,9 +829,9 @@ where
         let kind = self.window_kind();
         // After the word: a report judged stale against a later count is stale against `word`.
         let generation = self.current(generation, since);
-        if window_verdict.is_none() && kind != WindowKind::None && outcome != Outcome::Ignored {
+        if window_verdict.is_none() && kind != WindowKind::None {
             let m = unpack(word, None);
-            if m.generation == generation && m.admits_without_clock() {
+            if m.enters_window(generation, outcome) {
                 let now = if matches!(kind, WindowKind::Time { .. }) {
                     env.now()
                 } else {
@@ -904,7 +901,7 @@ where
     }
 
     /// Whether a driver applies this breaker's time-driven changes (see
-    /// [`crate::timer::drive`]).
+    /// [`crate::runtime::drive`]).
     pub fn is_driven(&self) -> bool {
         self.transitions.load(Ordering::Relaxed) & DRIVEN != 0
     }
@@ -1134,7 +1131,7 @@ impl<C, K: AsConfig, L> Drop for CircuitBreaker<C, K, L> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::machine::MAX_HALF_OPEN_COUNT;
+    use crate::limits::MAX_HALF_OPEN_COUNT;
 
     #[test]
     fn packing_round_trips() {
@@ -1142,7 +1139,7 @@ mod tests {
             Machine::INITIAL,
             Machine {
                 failures: u32::MAX,
-                generation: machine::GENERATION_MASK,
+                generation: limits::GENERATION_MASK,
                 ..Machine::INITIAL
             },
             Machine {
@@ -1156,7 +1153,7 @@ mod tests {
                 state: State::HalfOpen,
                 trials: MAX_HALF_OPEN_COUNT,
                 successes: MAX_HALF_OPEN_COUNT,
-                failures: machine::MAX_HALF_OPEN_FAILURES,
+                failures: limits::MAX_HALF_OPEN_FAILURES,
                 opens: 3,
                 generation: 99,
                 deadline: None,

@@ -21,17 +21,8 @@ use portable_atomic::{AtomicU64, Ordering};
 /// beyond `u64::MAX` µs counts as [`Duration::MAX`].
 pub use core::time::Duration;
 
-/// The largest instant a clock may report: 2^51 µs, about 71 years of uptime.
-///
-/// The atomic breaker packs deadlines into 52 bits; keeping instants and durations below these
-/// bounds is what lets `now + open duration` never overflow that field.
-pub const MAX_INSTANT_MICROS: u64 = 1 << 51;
-
-/// The longest duration a configuration may hold: 2^50 µs, about 35 years.
-pub const MAX_DURATION_MICROS: u64 = 1 << 50;
-
-/// The longest duration a configuration may hold, as a [`Duration`] ([`MAX_DURATION_MICROS`]).
-pub const MAX_DURATION: Duration = Duration::from_micros(MAX_DURATION_MICROS);
+/// The horizons of time, defined with the machine's other limits (see [`crate::limits`]).
+pub use crate::limits::{MAX_DURATION, MAX_DURATION_MICROS, MAX_INSTANT_MICROS};
 
 /// Whole microseconds in `d`: truncated below a microsecond, saturating at `u64::MAX` (which is
 /// what [`Duration::MAX`] becomes).
@@ -167,7 +158,7 @@ pub trait Clock {
 /// A clock that needs no instance of its own (it reads a global time source), so a breaker on it
 /// is built without naming one, in a `const` or a `static`: `CircuitBreaker::new(config)`.
 ///
-/// Runtime adapters implement it on a zero-sized type; so does [`StdClock`].
+/// Runtime adapters implement it on a zero-sized type; so does `StdClock` (with `std`).
 pub trait GlobalClock: Clock {
     /// The clock.
     const NEW: Self;

@@ -49,13 +49,9 @@ pub fn intern(name: &str) -> &'static str {
     intern::intern(name)
 }
 
-/// Parts per million: rates are kept as integers so that every mirror of the transitions (a Lua
-/// script, a simulator) computes exactly the same trip decision.
-pub const PPM: u32 = 1_000_000;
-
-/// The most trials a half-open breaker may run at once, and the largest success threshold
-/// (10 bits each in the packed state word).
-pub const MAX_TRIALS: u16 = crate::machine::MAX_HALF_OPEN_COUNT;
+/// Rates in parts per million and the largest trial limit, defined with the machine's other
+/// limits (see [`crate::limits`]).
+pub use crate::limits::{MAX_TRIALS, PPM};
 
 /// A configuration, validated: build it with [`Config::builder`].
 ///
@@ -278,7 +274,7 @@ impl Settings {
     }
     /// The window asked for: its kind and size, whether fixed by the type
     /// ([`ConfigBuilder::count_window`]) or given at run time
-    /// ([`ConfigBuilder::count_window_sized`]).
+    /// (`ConfigBuilder::count_window_sized`, with `alloc`).
     pub const fn window(&self) -> WindowKind {
         self.window.get()
     }

@@ -106,7 +106,7 @@ impl fmt::Display for Rejected {
 impl core::error::Error for Rejected {}
 
 /// A concurrency limit was full (after waiting, when the call was allowed to wait); the call did
-/// not run. See [`crate::timer::ConcurrencyLimit`].
+/// not run. See [`crate::policy::ConcurrencyLimit`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct LimitReached {

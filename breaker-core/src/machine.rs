@@ -26,37 +26,9 @@
 //! ```
 
 use crate::clock::{Duration, Instant};
-use crate::config::{Settings, PPM};
+use crate::config::Settings;
+use crate::limits::{GENERATION_MASK, MAX_HALF_OPEN_FAILURES, MAX_OPENS, PPM};
 use crate::window::Counts;
-
-// Under `cfg(breaker_verify)` every wrapping or saturating field of the packed word is shrunk to
-// 2-3 bits, so that the loom models in `tests/loom.rs` reach wrap-around and saturation within a
-// handful of transitions. Nothing else changes: the code paths are the same.
-
-/// Generations are counted modulo 2^24 (they share one atomic word with the state).
-#[cfg(not(breaker_verify))]
-pub const GENERATION_MASK: u32 = (1 << 24) - 1;
-/// Generations are counted modulo 2^3 (shrunk for verification).
-#[cfg(breaker_verify)]
-pub const GENERATION_MASK: u32 = (1 << 3) - 1;
-/// The backoff level saturates here (5 bits; far past any cap a backoff reaches).
-#[cfg(not(breaker_verify))]
-pub const MAX_OPENS: u8 = 31;
-/// The backoff level saturates here (shrunk for verification).
-#[cfg(breaker_verify)]
-pub const MAX_OPENS: u8 = 3;
-/// The largest trial limit and success threshold the packed half-open state can count.
-#[cfg(not(breaker_verify))]
-pub const MAX_HALF_OPEN_COUNT: u16 = (1 << 10) - 1;
-/// The largest trial limit and success threshold (shrunk for verification).
-#[cfg(breaker_verify)]
-pub const MAX_HALF_OPEN_COUNT: u16 = (1 << 2) - 1;
-/// The consecutive-failures counter saturates here while half-open (12 bits of the packed word).
-#[cfg(not(breaker_verify))]
-pub const MAX_HALF_OPEN_FAILURES: u32 = (1 << 12) - 1;
-/// The consecutive-failures counter saturates here while half-open (shrunk for verification).
-#[cfg(breaker_verify)]
-pub const MAX_HALF_OPEN_FAILURES: u32 = (1 << 2) - 1;
 
 /// The breaker's state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -456,6 +428,24 @@ impl Machine {
     #[inline]
     pub const fn success_is_noop(&self) -> bool {
         self.admits_without_clock() && self.failures == 0
+    }
+
+    /// Whether the outcome of a call admitted in `generation` enters the sliding window: only a
+    /// success or failure (an ignored or cancelled call counts nowhere), only while closed or
+    /// disabled (the states whose outcomes the window holds; half-open trials are judged on their
+    /// own), and only for a call of the current generation. A call admitted before a transition
+    /// belongs to a window that transition emptied (closing, opening) or that no longer decides
+    /// anything; counting it would let an old failure help trip the next closed period.
+    ///
+    /// The store asks this of the machine it read before recording into its window, and gives
+    /// the window's verdict to [`Machine::record`] in the [`Report`]. A store that cannot tell a
+    /// generation come round again (after `GENERATION_MASK + 1` transitions, see
+    /// [`crate::limits`]) from the current one must pass a generation that matches none for it.
+    #[inline]
+    pub const fn enters_window(&self, generation: u32, outcome: Outcome) -> bool {
+        !matches!(outcome, Outcome::Ignored)
+            && self.generation == generation
+            && self.admits_without_clock()
     }
 
     /// Open, with a known deadline not yet reached at `now`: the time left, which is what

@@ -17,7 +17,8 @@
 //! ([`RegistryError::Duplicate`]); the first one stays. [`Registry::replace`] swaps it
 //! explicitly (a breaker rebuilt from a reloaded configuration), and [`Registry::remove`] takes
 //! it out. A limit name asked for again with the same number of permits gives the existing limit;
-//! with another number, or by another adapter's limit type, [`ConfigError::Conflict`].
+//! with another number, or by another adapter's limit type,
+//! [`crate::ConfigErrorKind::Conflict`].
 //!
 //! Names are owned strings: breakers built at run time (from a configuration file) register
 //! like `static` ones.
@@ -288,8 +289,8 @@ impl Registry {
     ///
     /// # Errors
     ///
-    /// [`ConfigError::Conflict`] if `name` is registered with another number of permits or
-    /// as another type of limit.
+    /// [`crate::ConfigErrorKind::Conflict`] if `name` is registered with another number of
+    /// permits or as another type of limit.
     pub fn limit<S: Clone + Send + Sync + 'static>(
         &self,
         name: &'static str,

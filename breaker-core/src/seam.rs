@@ -29,7 +29,8 @@ use crate::error::{Error, Rejected};
 use crate::future::Call;
 use crate::machine::{Outcome, State, Transition};
 use crate::permit::Permit;
-use crate::timer::{ConcurrencyLimit, Policy, Protected, Timer};
+use crate::policy::{ConcurrencyLimit, Policy, Protected};
+use crate::runtime::Timer;
 
 /// What one admitted call carries from admission to its report: plain data, so that any breaker
 /// kind can make one and every permit type can hold one.
@@ -254,7 +255,7 @@ pub trait Breaker {
         let _ = waker;
     }
 
-    /// Claims the breaker for a driver (see [`crate::timer::drive`]): `true` for the first claim.
+    /// Claims the breaker for a driver (see [`crate::runtime::drive`]): `true` for the first claim.
     /// While claimed, the driver applies time-driven changes when they are due, so an open breaker
     /// may answer rejections from its state alone, without reading the clock. A breaker kind
     /// without a driver says `false`.
@@ -393,7 +394,7 @@ pub trait Handle: Clone {
         F: Future<Output = Result<T, E>>,
         E: fmt::Debug,
     {
-        crate::timer::breaker::call_with(self, policy, future)
+        crate::policy::protected::call_with(self, policy, future)
     }
 
     /// A function protected by this handle's breaker under `policy` (see [`Protected`]). With

@@ -3,7 +3,7 @@
 //!
 //! Run with `RUSTFLAGS="--cfg loom" cargo test -p breaker-core --test loom --release`, and with
 //! the wrapping fields shrunk to 2-3 bits (deadline tag 2 bits, generation 3 bits, half-open
-//! counters 2 bits, see `machine.rs`) with `RUSTFLAGS="--cfg loom --cfg breaker_verify"`: then the
+//! counters 2 bits, see `src/limits.rs`) with `RUSTFLAGS="--cfg loom --cfg breaker_verify"`: then the
 //! models below wrap the deadline tag and the generation within a few transitions. Under
 //! `cfg(loom)` the breaker's own atomics are loom's (see `src/sync.rs`); the clock and the
 //! listeners' counters here are plain atomics, which loom does not explore: the clock is only

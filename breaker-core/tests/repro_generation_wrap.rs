@@ -2,7 +2,7 @@
 //! Run: cargo test --release -p breaker-core \
 //!          --test repro_generation_wrap -- --nocapture
 //!
-//! A permit carries a 24-bit generation (machine.rs GENERATION_MASK); after exactly 2^24
+//! A permit carries a 24-bit generation (limits.rs GENERATION_MASK); after exactly 2^24
 //! transitions a permit held all along is "current" again. A half-open trial permit from 2^24
 //! transitions ago, dropped now, gives back the slot of the *current* trial: two trials run with a
 //! limit of one. (Needs 16.7 M transitions while one call is outstanding: ~1-3 s of manual

@@ -4,7 +4,7 @@
 mod limit;
 
 pub use breaker_core;
-pub use breaker_core::timer::{Fallback, NoLimit, OnTimeout, PolicyBuilder, Protected};
+pub use breaker_core::policy::{Fallback, NoLimit, OnTimeout, PolicyBuilder, Protected};
 pub use breaker_core::{
     classify, listener, window, Breaker, Config, ConfigBuilder, ConfigError, ConfigErrorKind,
     CountWindow, Duration, Error, Handle, Instant, LimitReached, Listener, NoWindow, Outcome,
@@ -15,7 +15,7 @@ pub use breaker_core::{
 pub use breaker_macros::circuit_embassy as circuit;
 pub use limit::{Limit, LimitPermit};
 
-use breaker_core::timer::Timer;
+use breaker_core::runtime::Timer;
 use breaker_core::{Clock, GlobalClock};
 
 /// embassy-time's clock and timer, as the breaker sees them. Zero-sized.

@@ -13,7 +13,7 @@ use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll, Waker};
 
-use breaker_core::timer::{check_permits, ConcurrencyLimit};
+use breaker_core::policy::{check_permits, ConcurrencyLimit};
 use breaker_core::ConfigError;
 use embassy_sync::blocking_mutex::raw::{CriticalSectionRawMutex, RawMutex};
 use embassy_sync::blocking_mutex::Mutex;
@@ -112,7 +112,7 @@ impl<M: RawMutex, const N: usize> Limit<M, N> {
     ///
     /// # Panics
     ///
-    /// If `permits` is zero or above [`breaker_core::timer::MAX_PERMITS`]: in a `static`, that is
+    /// If `permits` is zero or above [`breaker_core::policy::MAX_PERMITS`]: in a `static`, that is
     /// a compile-time error. [`Limit::try_new`] reports it instead.
     pub const fn new(permits: usize) -> Self {
         let permits = match check_permits(permits) {
@@ -131,7 +131,7 @@ impl<M: RawMutex, const N: usize> Limit<M, N> {
     /// # Errors
     ///
     /// A [`ConfigError`] about `"permits"`: [`crate::ConfigErrorKind::Zero`] for no permits,
-    /// [`crate::ConfigErrorKind::TooMany`] above [`breaker_core::timer::MAX_PERMITS`].
+    /// [`crate::ConfigErrorKind::TooMany`] above [`breaker_core::policy::MAX_PERMITS`].
     pub const fn try_new(permits: usize) -> Result<Self, ConfigError> {
         match check_permits(permits) {
             Ok(permits) => Ok(Limit {

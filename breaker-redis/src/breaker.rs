@@ -43,6 +43,8 @@ impl Events for () {}
 /// Tickets of calls admitted by the local fallback breaker during an outage carry this bit in
 /// their generation (Redis generations are 24 bits), so their outcomes go back to it.
 const FALLBACK: u32 = 1 << 31;
+// No generation of the shared machine has the bit (see `breaker_core::limits`).
+const _: () = assert!(breaker_core::limits::GENERATION_MASK & FALLBACK == 0);
 
 // The fast word: what the hot path reads with one load.
 const STATE_MASK: u64 = 0b111;

@@ -137,11 +137,11 @@ pub(crate) fn machine_from(f: &[i64]) -> Result<Machine, StoreError> {
     };
     let state = code_state(*st).ok_or(StoreError::BadReply("state code"))?;
     let in_range = |v: i64, max: i64| (0..=max).contains(&v);
-    if !in_range(*gen, breaker_core::machine::GENERATION_MASK as i64)
+    if !in_range(*gen, breaker_core::limits::GENERATION_MASK as i64)
         || !in_range(*fail, u32::MAX as i64)
-        || !in_range(*tri, breaker_core::machine::MAX_HALF_OPEN_COUNT as i64)
-        || !in_range(*suc, breaker_core::machine::MAX_HALF_OPEN_COUNT as i64)
-        || !in_range(*opn, breaker_core::machine::MAX_OPENS as i64)
+        || !in_range(*tri, breaker_core::limits::MAX_HALF_OPEN_COUNT as i64)
+        || !in_range(*suc, breaker_core::limits::MAX_HALF_OPEN_COUNT as i64)
+        || !in_range(*opn, breaker_core::limits::MAX_OPENS as i64)
         || *dl < -1
     {
         return Err(StoreError::BadReply("machine field out of range"));
@@ -342,7 +342,7 @@ pub(crate) fn parse_reply(raw: &redis::Value, op: Op) -> Result<Reply, StoreErro
         admission,
         before: (
             before_state,
-            (f[14] as u32) & breaker_core::machine::GENERATION_MASK,
+            (f[14] as u32) & breaker_core::limits::GENERATION_MASK,
         ),
     })
 }
@@ -359,4 +359,43 @@ pub(crate) fn parse_event(payload: &str) -> Option<(u64, Machine, Instant)> {
     }
     let m = machine_from(&f[1..8]).ok()?;
     Some((f[0] as u64, m, Instant::from_micros(f[8] as u64)))
+}
+
+#[cfg(test)]
+mod tests {
+    use breaker_core::limits;
+
+    /// The value of `local NAME = value` in the script.
+    fn lua_const(name: &str) -> i64 {
+        let script = include_str!("transition.lua");
+        let prefix = format!("local {name} = ");
+        let line = script
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .unwrap_or_else(|| panic!("transition.lua defines no {name}"));
+        let value = line.split_whitespace().next().unwrap_or_default();
+        value
+            .parse()
+            .unwrap_or_else(|_| panic!("{name} is not an integer: {value}"))
+    }
+
+    /// The script mirrors the machine, so it must wrap and saturate where the core does: the
+    /// limits every store must hold (`breaker_core::limits`), written out again in Lua.
+    #[test]
+    fn the_script_holds_the_core_limits() {
+        assert_eq!(lua_const("GEN_MOD"), i64::from(limits::GENERATION_MASK) + 1);
+        assert_eq!(
+            lua_const("MAX_HALF_FAIL"),
+            i64::from(limits::MAX_HALF_OPEN_FAILURES)
+        );
+        assert_eq!(lua_const("MAX_OPENS"), i64::from(limits::MAX_OPENS));
+        assert_eq!(
+            lua_const("MAX_COUNT"),
+            i64::from(limits::MAX_HALF_OPEN_COUNT)
+        );
+        assert_eq!(
+            lua_const("BUCKET_CAP"),
+            i64::from(limits::TIME_BUCKET_CAPACITY)
+        );
+    }
 }

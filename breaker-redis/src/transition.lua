@@ -31,11 +31,11 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 
 local CLOSED, OPEN, HALF, FORCED, DISABLED = 0, 1, 2, 3, 4
-local GEN_MOD = 16777216        -- generations are counted modulo 2^24, as in the core
+local GEN_MOD = 16777216        -- limits::GENERATION_MASK + 1: generations modulo 2^24
 local U32_MAX = 4294967295
-local MAX_HALF_FAIL = 4095      -- machine::MAX_HALF_OPEN_FAILURES
-local MAX_OPENS = 31            -- machine::MAX_OPENS
-local MAX_COUNT = 1023          -- machine::MAX_HALF_OPEN_COUNT
+local MAX_HALF_FAIL = 4095      -- limits::MAX_HALF_OPEN_FAILURES
+local MAX_OPENS = 31            -- limits::MAX_OPENS
+local MAX_COUNT = 1023          -- limits::MAX_HALF_OPEN_COUNT
 local LIMIT53 = 9007199254740992
 
 local function int(v, lo, hi)

@@ -5,8 +5,8 @@ mod limit;
 use std::sync::OnceLock;
 
 pub use breaker_core;
+pub use breaker_core::policy::{Fallback, NoLimit, OnTimeout, PolicyBuilder, Protected};
 pub use breaker_core::registry;
-pub use breaker_core::timer::{Fallback, NoLimit, OnTimeout, PolicyBuilder, Protected};
 pub use breaker_core::{
     classify, listener, window, Breaker, Config, ConfigBuilder, ConfigError, ConfigErrorKind,
     CountWindow, Duration, Error, Handle, Instant, LimitReached, Listener, NoWindow, Outcome,
@@ -46,14 +46,14 @@ pub use limit::Limit;
 /// Outside a tokio runtime, as `tokio::spawn` does.
 pub fn spawn_driver<T>(target: T) -> tokio::task::JoinHandle<()>
 where
-    T: breaker_core::timer::Target + Send + Sync + 'static,
+    T: breaker_core::runtime::Target + Send + Sync + 'static,
     T::Handle: Send,
     <T::Handle as Handle>::Breaker: Breaker<Clock = Tokio> + Sync,
 {
-    tokio::spawn(breaker_core::timer::drive(target))
+    tokio::spawn(breaker_core::runtime::drive(target))
 }
 
-use breaker_core::timer::Timer;
+use breaker_core::runtime::Timer;
 use breaker_core::{Clock, GlobalClock};
 
 /// tokio's clock and timer, as the breaker sees them. Zero-sized.

@@ -3,8 +3,8 @@
 use core::fmt;
 use std::sync::Arc;
 
+use breaker_core::policy::{check_permits, ConcurrencyLimit};
 use breaker_core::registry::Registry;
-use breaker_core::timer::{check_permits, ConcurrencyLimit};
 use breaker_core::ConfigError;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
@@ -57,7 +57,7 @@ impl Limit {
     /// # Errors
     ///
     /// A [`ConfigError`] about `"permits"`: [`crate::ConfigErrorKind::Zero`] for no permits,
-    /// [`crate::ConfigErrorKind::TooMany`] above [`breaker_core::timer::MAX_PERMITS`].
+    /// [`crate::ConfigErrorKind::TooMany`] above [`breaker_core::policy::MAX_PERMITS`].
     pub fn new(permits: usize) -> Result<Limit, ConfigError> {
         check_permits(permits).map(|n| Limit::build("", n))
     }

@@ -97,7 +97,7 @@ impl breaker_core::Clock for Counting {
 impl breaker_core::GlobalClock for Counting {
     const NEW: Self = Counting;
 }
-impl breaker_core::timer::Timer for Counting {
+impl breaker_core::runtime::Timer for Counting {
     type Sleep = tokio::time::Sleep;
     fn sleep(&self, d: Duration) -> tokio::time::Sleep {
         breaker_tokio::Tokio.sleep(d)
@@ -116,7 +116,7 @@ async fn a_driven_breaker_refuses_without_reading_the_clock() {
     }
     assert_eq!(READS.load(Ordering::Relaxed) - before, 10);
 
-    let driver = tokio::spawn(breaker_core::timer::drive(Arc::downgrade(&breaker)));
+    let driver = tokio::spawn(breaker_core::runtime::drive(Arc::downgrade(&breaker)));
     tokio::task::yield_now().await;
     let before = READS.load(Ordering::Relaxed);
     let mut last = None;

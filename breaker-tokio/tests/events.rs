@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use breaker_tokio::breaker_core::timer::ConcurrencyLimit;
+use breaker_tokio::breaker_core::policy::ConcurrencyLimit;
 use breaker_tokio::listener::Refused;
 use breaker_tokio::{
     spawn_driver, CircuitBreaker, Config, Duration, Error, Limit, LimitReached, Listener, Policy,

@@ -9,7 +9,7 @@ use core::task::{Context, Poll, Waker};
 use std::sync::Arc;
 use std::task::Wake;
 
-use breaker_core::timer::ConcurrencyLimit;
+use breaker_core::policy::ConcurrencyLimit;
 use breaker_tokio::Limit;
 
 struct CountWakes(AtomicUsize);

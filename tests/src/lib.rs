@@ -34,7 +34,8 @@ use std::vec::Vec;
 
 use breaker_core::listener::Listener;
 use breaker_core::machine::{Machine, Manual};
-use breaker_core::timer::{ConcurrencyLimit, Runtime, Timer};
+use breaker_core::policy::ConcurrencyLimit;
+use breaker_core::runtime::{Runtime, Timer};
 use breaker_core::{
     Breaker, Clock, Config, ConfigError, Duration, Error, GlobalClock, Handle, Instant, Rejected,
     State, Stats, Transition,

@@ -38,7 +38,7 @@ struct Driven;
 
 impl Kind<Tokio> for Driven {
     type Breaker = <InProcess as Kind<Tokio>>::Breaker;
-    // `breaker_core::timer::drive`: "a breaker half-opens within the timer's resolution after
+    // `breaker_core::runtime::drive`: "a breaker half-opens within the timer's resolution after
     // its open duration (tokio's timer: 1 ms)". Until the driver has run, an open breaker refuses
     // calls from its state alone, though `state()` already reads half-open.
     const LATENESS: breaker_core::Duration = breaker_core::Duration::from_millis(1);

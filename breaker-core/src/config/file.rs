@@ -46,8 +46,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::breaker::CircuitBreaker;
 use crate::clock::{Duration, GlobalClock};
 use crate::config::{Config, ConfigBuilder, ConfigError};
+use crate::policy::Policy;
 use crate::registry::Registry;
-use crate::timer::Policy;
 use crate::window::DynWindow;
 
 /// A whole configuration file.
@@ -133,7 +133,7 @@ pub struct Exponential {
     pub max: FileDuration,
 }
 
-/// A breaker's [`Policy`]: each key is the [`crate::timer::PolicyBuilder`] method of the same
+/// A breaker's [`Policy`]: each key is the [`crate::policy::PolicyBuilder`] method of the same
 /// name; `limit` names one of the file's `limits`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

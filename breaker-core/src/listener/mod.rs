@@ -7,8 +7,8 @@
 //! different calls on different threads interleave; [`Transition::generation`] orders state
 //! changes.
 //!
-//! Ready-made listeners: [`Listeners`] (a list changed at run time, with `std`),
-//! [`Tracing`] (feature `tracing`), [`Metrics`] (feature `metrics`).
+//! Ready-made listeners: `Listeners` (a list changed at run time, with `std`),
+//! `Tracing` (feature `tracing`), `Metrics` (feature `metrics`).
 
 use core::fmt::Debug;
 
@@ -40,7 +40,7 @@ pub enum Refused<'a> {
     Limit(&'a LimitReached),
 }
 
-/// An event of the timed features (see [`crate::timer`]), as a policy reports it to its breaker
+/// An event of the timed features (see [`crate::policy`]), as a policy reports it to its breaker
 /// through [`crate::Breaker::observe`]; the breaker hands it to its listener's matching method.
 #[derive(Clone, Copy, Debug)]
 #[non_exhaustive]

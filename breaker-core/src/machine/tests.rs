@@ -592,3 +592,86 @@ fn a_rate_only_configuration_is_not_tripped_by_the_default_consecutive_rule() {
         .unwrap();
     assert_eq!(open_machine(both.settings()).failures, 5);
 }
+
+/// The window gate, [`Machine::enters_window`], against [`Machine::record`]: every outcome the
+/// gate keeps out of the window is one whose window verdict `record` ignores, and a closed
+/// machine acts on the verdict of every outcome the gate lets in. So the gate keeps out nothing
+/// that could trip the breaker, and (the table below) lets in nothing from another generation,
+/// another state, or an ignored call.
+#[test]
+fn the_window_gate_lets_in_exactly_the_outcomes_whose_verdict_record_uses() {
+    let c: Config<CountWindow<10>> = Config::builder()
+        .count_window::<10>()
+        .no_failure_threshold()
+        .failure_rate(0.5)
+        .minimum_calls(4)
+        .build()
+        .unwrap();
+    let s = c.settings();
+    let tripping = Counts {
+        calls: 4,
+        failures: 4,
+        slow: 0,
+    };
+    // Deadlines far ahead: open stays open and half-open keeps its trials at t=0.
+    let later = Some(Instant::from_micros(1_000_000_000));
+    let states = [
+        State::Closed,
+        State::Disabled,
+        State::Open,
+        State::HalfOpen,
+        State::ForcedOpen,
+    ];
+    let mut let_in = 0;
+    for state in states {
+        for generation in [0, 1, GENERATION_MASK] {
+            let m = Machine {
+                state,
+                generation,
+                trials: if state == State::HalfOpen { 1 } else { 0 },
+                deadline: matches!(state, State::Open | State::HalfOpen)
+                    .then_some(later)
+                    .flatten(),
+                ..Machine::INITIAL
+            };
+            for report_gen in [0, 1, GENERATION_MASK] {
+                for outcome in [Outcome::Success, Outcome::Failure, Outcome::Ignored] {
+                    let gate = m.enters_window(report_gen, outcome);
+                    let expected = report_gen == generation
+                        && matches!(state, State::Closed | State::Disabled)
+                        && outcome != Outcome::Ignored;
+                    assert_eq!(gate, expected, "{m:?} gen {report_gen} {outcome:?}");
+                    let_in += usize::from(gate);
+                    let report = |window_trips, window| Report {
+                        generation: report_gen,
+                        outcome,
+                        slow: false,
+                        window_trips,
+                        window,
+                    };
+                    let tripped = m.record(report(true, tripping), s, &mut at(0));
+                    let quiet = m.record(report(false, Counts::default()), s, &mut at(0));
+                    if !gate {
+                        assert_eq!(tripped, quiet, "a verdict used: {m:?} {report_gen}");
+                    } else if state == State::Closed {
+                        assert_eq!(tripped.next.state, State::Open, "{m:?} {outcome:?}");
+                        assert_eq!(quiet.next.state, State::Closed);
+                    }
+                }
+            }
+        }
+    }
+    // Closed and disabled, each of 3 generations, success and failure.
+    assert_eq!(let_in, 2 * 3 * 2);
+
+    // A call admitted while closed whose outcome comes back after the breaker opened and closed
+    // again: the new closed period's window does not count it; a call of that period counts.
+    let (m, old, _) = admit(Machine::INITIAL, s, &mut at(0));
+    assert!(m.enters_window(old, Outcome::Failure));
+    let m = m.manual(Manual::Open, s, &mut at(0)).next;
+    let m = m.manual(Manual::Close, s, &mut at(1)).next;
+    assert_eq!(m.state, State::Closed);
+    assert!(!m.enters_window(old, Outcome::Failure));
+    let (m, new, _) = admit(m, s, &mut at(2));
+    assert!(m.enters_window(new, Outcome::Failure));
+}

@@ -5,7 +5,7 @@
 //! sliding windows: an outcome leaves the window when it is `N` calls (or `B` buckets) old,
 //! unlike "windows" that keep running totals since the last state change.
 //!
-//! With `alloc`, [`DynWindow`] is either kind, its size read from the configuration at run time
+//! With `alloc`, `DynWindow` is either kind, its size read from the configuration at run time
 //! (a file, the environment), allocated once per breaker; the breaker's type then does not
 //! change with the size.
 //!
@@ -26,17 +26,8 @@ pub use time::TimeWindow;
 
 use crate::clock::Instant;
 
-/// The largest count window: counts are packed 21 bits apiece in one atomic word, and keeping the
-/// size below 2^20 leaves room to recognise a momentarily negative field.
-pub const MAX_COUNT_WINDOW: u32 = (1 << 20) - 1;
-
-/// The most buckets a time window may have.
-pub const MAX_TIME_BUCKETS: u32 = 4096;
-
-/// The most calls one time-window bucket counts (its counts share one atomic word with the
-/// bucket's tag); later calls in the same bucket are sampled out. A time window of `B` buckets
-/// therefore holds at most `B * TIME_BUCKET_CAPACITY` calls.
-pub const TIME_BUCKET_CAPACITY: u32 = (1 << 16) - 1;
+/// The windows' sizes, defined with the machine's other limits (see [`crate::limits`]).
+pub use crate::limits::{MAX_COUNT_WINDOW, MAX_TIME_BUCKETS, TIME_BUCKET_CAPACITY};
 
 /// What a window type is, for the `const` validation in [`crate::ConfigBuilder::build`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -158,7 +149,7 @@ pub trait Window: Sync {
     const KIND: WindowKind;
     /// The window's kind and size are the configuration's, read at run time
     /// ([`crate::Settings::window`]) rather than [`Window::KIND`], which is then a placeholder
-    /// ([`DynWindow`]). `false` for the windows sized at compile time; the breaker and the
+    /// (`DynWindow`, with `alloc`). `false` for the windows sized at compile time; the breaker and the
     /// configuration's checks branch on it at compile time, so those windows pay nothing.
     const SIZED_AT_RUN_TIME: bool = false;
     /// An empty window (a `const`, so a breaker holding one can be built in a `static`).

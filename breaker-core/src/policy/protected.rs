@@ -1,63 +1,16 @@
-//! The timed features on a breaker whose clock is a runtime's: calls under a [`Policy`], and
-//! protected functions.
+//! Protected functions: a function, the handle of its breaker and a [`Policy`], with an optional
+//! fallback, on-timeout handler and classifier; and the call under a policy that
+//! [`Handle::call_with`] makes.
 
 use core::fmt;
 use core::future::Future;
 
-use crate::breaker::CircuitBreaker;
 use crate::classify::{Classify, Errors};
-use crate::clock::Clock;
-use crate::config::AsConfig;
 use crate::error::Error;
-use crate::listener::Listener;
+use crate::policy::run::{run, Ctx};
+use crate::policy::{ConcurrencyLimit, Fallback, NoFallback, OnTimeout, Policy, ReturnTimeout};
+use crate::runtime::Timer;
 use crate::seam::{Breaker, Handle};
-use crate::timer::run::{run, Ctx};
-use crate::timer::{
-    ConcurrencyLimit, Fallback, NoFallback, OnTimeout, Policy, ReturnTimeout, Timer,
-};
-
-impl<R, K, L> CircuitBreaker<R, K, L>
-where
-    R: Clock + Timer,
-    K: AsConfig,
-    L: Listener,
-{
-    /// Runs `future` through the breaker under `policy`: waiting to be admitted if the policy
-    /// has a wait mode, taking a slot of its concurrency limit, and dropping the call when it
-    /// runs past the timeout (which counts as a failure).
-    ///
-    /// Admission is decided when the returned future is first polled; dropping it at any point
-    /// gives back what it holds (a half-open trial slot, a slot of the limit). Through an `Arc`,
-    /// [`Handle::call_with`] gives a `'static` future.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Rejected`] if the breaker refused the call (after the maximum wait, in wait mode),
-    /// [`Error::LimitReached`] if the concurrency limit stayed full, [`Error::Timeout`] if the
-    /// call ran past its timeout, and otherwise as [`CircuitBreaker::call_async`].
-    pub fn call_with<'a, S, F, T, E>(
-        &'a self,
-        policy: &'a Policy<S>,
-        future: F,
-    ) -> impl Future<Output = Result<T, Error<E>>> + use<'a, R, K, L, S, F, T, E>
-    where
-        S: ConcurrencyLimit,
-        F: Future<Output = Result<T, E>>,
-        E: fmt::Debug,
-    {
-        Handle::call_with(self, policy, future)
-    }
-
-    /// A function protected by this breaker under `policy`: call it with
-    /// [`Protected::call`], and add a fallback, an on-timeout handler or a classifier to it.
-    /// Through an `Arc`, [`Handle::protect`] gives a `'static`, `Clone` protected function.
-    ///
-    /// `f` takes the call's arguments (a tuple for several) and returns its future; it is
-    /// called only once the call is admitted.
-    pub fn protect<S, F>(&self, policy: Policy<S>, f: F) -> Protected<&Self, S, F> {
-        Protected::new(self, policy, f)
-    }
-}
 
 /// A function protected by a breaker under a [`Policy`], with an optional fallback
 /// (aiocircuitbreaker's `fallback_function`) and on-timeout handler (kompoz's `on_timeout`).
@@ -153,7 +106,7 @@ where
     ///
     /// # Errors
     ///
-    /// As [`CircuitBreaker::call_with`]; with a fallback, a refused call returns what the
+    /// As [`crate::CircuitBreaker::call_with`]; with a fallback, a refused call returns what the
     /// fallback returns.
     pub fn call<'s, A, Fut, T, E>(
         &'s self,

@@ -11,8 +11,11 @@ use std::task::Wake;
 use super::run::{run, wait_for_permit, Ctx, JITTER};
 use super::*;
 use crate::classify::{expected, Errors};
+use crate::clock::Duration;
+use crate::error::Error;
 use crate::error::Rejected;
 use crate::machine::{Outcome, State};
+use crate::runtime::Timer;
 use crate::{
     CircuitBreaker, Clock, Config, Instant, LimitReached, ManualClock, Random, XorShift32,
 };

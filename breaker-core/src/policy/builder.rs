@@ -5,7 +5,7 @@ use core::fmt;
 use crate::backoff::Random;
 use crate::clock::Duration;
 use crate::config::{check_duration, ConfigError};
-use crate::timer::{ConcurrencyLimit, NoLimit};
+use crate::policy::{ConcurrencyLimit, NoLimit};
 
 /// The default interval at which a waiting caller looks again when it cannot know when it will
 /// be admitted (half-open with every trial slot taken, forced open).

@@ -17,8 +17,8 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 
 use crate::clock::Clock;
+use crate::runtime::Timer;
 use crate::seam::{Breaker, Handle};
-use crate::timer::Timer;
 
 /// What a driver holds: a way to reach the breaker that does not keep it alive.
 pub trait Target {

@@ -22,8 +22,9 @@ use crate::error::{Error, LimitReached, Rejected};
 use crate::listener::{Event, Refused};
 use crate::machine::State;
 use crate::permit::Permit;
+use crate::policy::{ConcurrencyLimit, Fallback, OnTimeout, Policy};
+use crate::runtime::Timer;
 use crate::seam::{Breaker, Handle, WaitHint};
-use crate::timer::{ConcurrencyLimit, Fallback, OnTimeout, Policy, Timer};
 
 /// Jitter for waiting callers whose policy brings no random source: shared, lock-free, and good
 /// enough to spread wake-ups.
