@@ -3,12 +3,13 @@
 //!
 //! - [`crate::runtime::Timer`]: sleep for a duration, for the timeout and the wait mode.
 //! - [`ConcurrencyLimit`]: a semaphore, implemented by each adapter with its runtime's own
-//!   (`tokio::sync::Semaphore`, `async_lock::Semaphore`, a fair queue on `embassy_sync`'s blocking mutex).
+//!   (`tokio::sync::Semaphore`, `async_lock::Semaphore`, a fair queue on `embassy_sync`'s
+//!   blocking mutex).
 //!
 //! What a call does beyond admission is a [`Policy`], validated once when it is built:
 //!
 //! - **Timeout** (kompoz's `with_timeout`): the call is dropped when it runs past the timeout, and
-//!   counts as a failure whatever the classifier says; the caller gets [`Error::Timeout`](crate::Error::Timeout), or what
+//!   counts as a failure whatever the classifier says; the caller gets [`Error::Timeout`], or what
 //!   the on-timeout handler of a [`Protected`] function returns.
 //! - **Wait mode** (escudeiro's freezing breaker): instead of being rejected while the breaker is
 //!   open, the caller waits until it is admitted or a maximum wait has passed. Waiters sleep until
@@ -17,7 +18,7 @@
 //!   the others poll at a jittered interval, so a re-closed breaker is not hit by all of them at
 //!   the same instant. The random source is the policy's ([`PolicyBuilder::random`]).
 //! - **Concurrency limit** (kompoz's `limited`): at most N calls in flight; a call finding it full
-//!   is refused with [`Error::LimitReached`](crate::Error::LimitReached), or waits for a slot up to a maximum wait. One limit
+//!   is refused with [`Error::LimitReached`], or waits for a slot up to a maximum wait. One limit
 //!   can be shared by several breakers and functions.
 //! - **Fallback** (aiocircuitbreaker's `fallback_function`): an async function run with the same
 //!   arguments when the call is refused (see [`Protected::fallback`]).
@@ -39,6 +40,9 @@
 //! One file per piece: [`Policy`] and its builder (`builder.rs`), the concurrency limit
 //! (`limit.rs`), fallback and on-timeout handlers (`fallback.rs`), protected functions
 //! (`protected.rs`), and the call itself, from admission to result (`run.rs`).
+//!
+//! [`Error::Timeout`]: crate::Error::Timeout
+//! [`Error::LimitReached`]: crate::Error::LimitReached
 
 mod builder;
 mod fallback;

@@ -1,5 +1,5 @@
-//! The concurrency limit of a [`Policy`](super::Policy): at most N calls in flight, over the runtime adapter's
-//! semaphore.
+//! The concurrency limit of a [`Policy`](super::Policy): at most N calls in flight, over the
+//! runtime adapter's semaphore.
 
 use core::future::Future;
 
@@ -83,7 +83,8 @@ pub const fn check_permits(permits: usize) -> Result<usize, ConfigError> {
     }
 }
 
-/// The absence of a concurrency limit (the default of a [`Policy`](super::Policy)): every call gets a slot.
+/// The absence of a concurrency limit (the default of a [`Policy`](super::Policy)): every call
+/// gets a slot.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NoLimit;
 
