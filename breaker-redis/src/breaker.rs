@@ -1,7 +1,7 @@
 //! The shared breaker: Redis is the authority, a local view answers the hot path.
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use breaker_core::machine::{Admission, Fixed, Machine, Manual, Outcome, Report, Transition};
 use breaker_core::window::{NoWindow, Window, WindowKind};
@@ -9,11 +9,15 @@ use breaker_core::{
     Admitted, Breaker, CircuitBreaker, Clock, Config, Duration, End, Instant, Listener, Rejected,
     State, Stats, Ticket, WaitHint,
 };
-use futures_util::StreamExt;
-use tokio::sync::{mpsc, oneshot};
+use futures_channel::{mpsc, oneshot};
+use futures_util::future::AbortHandle;
 
+use crate::connection::{Client, Con};
+use crate::executor::Executor;
 use crate::options::{Options, Outage};
-use crate::store::{parse_event, state_code, Op, Reply, Store, StoreError};
+use crate::store::{state_code, Op, Reply, Store, StoreError};
+
+mod driver;
 
 /// Events of a shared breaker beyond the core's: Redis going away and coming back, and data
 /// under the breaker's key that was not the breaker's. Every method has a no-op default.
@@ -125,13 +129,14 @@ enum Cmd {
 struct Queue {
     tx: mpsc::UnboundedSender<Cmd>,
     queued: Arc<AtomicU64>,
+    executor: Executor,
 }
 
 impl Queue {
     /// Hands `cmd` to the driver; false if the driver is gone (the breaker is being dropped).
     fn send(&self, cmd: Cmd) -> bool {
         self.queued.fetch_add(1, Ordering::AcqRel);
-        if self.tx.send(cmd).is_ok() {
+        if self.tx.unbounded_send(cmd).is_ok() {
             return true;
         }
         self.queued.fetch_sub(1, Ordering::AcqRel);
@@ -141,8 +146,8 @@ impl Queue {
     /// Sends `cmd` after `delay`, from a task of its own.
     fn send_after(&self, delay: core::time::Duration, cmd: Cmd) {
         let queue = self.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
+        self.executor.spawn(async move {
+            queue.executor.sleep(delay).await;
             queue.send(cmd);
         });
     }
@@ -161,7 +166,8 @@ pub(crate) struct Inner<C: Clock, L, W: Window> {
     config: Config<W>,
     options: Options,
     store: Store,
-    client: redis::Client,
+    client: Client,
+    executor: Executor,
     clock: C,
     listener: L,
     fast: AtomicU64,
@@ -195,7 +201,7 @@ pub(crate) struct Inner<C: Clock, L, W: Window> {
 /// breaker stops its background driver.
 pub struct RedisBreaker<C: Clock = breaker_core::StdClock, L = (), W: Window = NoWindow> {
     inner: Arc<Inner<C, L, W>>,
-    driver: tokio::task::JoinHandle<()>,
+    driver: AbortHandle,
 }
 
 impl<C: Clock, L, W: Window> core::fmt::Debug for RedisBreaker<C, L, W> {
@@ -217,8 +223,13 @@ impl<C: Clock, L, W: Window> Drop for RedisBreaker<C, L, W> {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum BuildError {
-    /// The URL could not be parsed (or asks for TLS without the `tls` feature).
+    /// The URL could not be parsed (or asks for TLS without the `tls-tokio`/`tls-smol`
+    /// feature), or a cluster was given no node or nodes with different credentials.
     Url(redis::RedisError),
+    /// No executor was given ([`Options::executor`]) and none was found, or the one given cannot
+    /// spawn from here: with only the `tokio` feature (or [`Executor::tokio`]), the breaker was
+    /// built outside a tokio runtime.
+    NoExecutor,
     /// The configuration asks for what is not shared yet (a count window: see the README).
     Unsupported(&'static str),
 }
@@ -227,6 +238,7 @@ impl core::fmt::Display for BuildError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             BuildError::Url(e) => write!(f, "bad redis url: {e}"),
+            BuildError::NoExecutor => f.write_str("no executor to run the redis driver on"),
             BuildError::Unsupported(what) => write!(f, "not supported: {what}"),
         }
     }
@@ -241,21 +253,30 @@ where
     W: Window + Send + 'static,
 {
     /// A shared breaker named by `config`'s name (`"default"` if it has none), connected as
-    /// `options` says. Must be called within a tokio runtime: it spawns the driver that talks
-    /// to Redis. Returns at once; until the first reading arrives the breaker follows the
-    /// outage policy.
+    /// `options` says. Spawns the driver that talks to Redis on the options' executor (by
+    /// default [`Executor::detect`]: the current tokio runtime, or smol's global executor).
+    /// Returns at once; until the first reading arrives the breaker follows the outage policy.
     ///
     /// # Errors
     ///
-    /// [`BuildError::Url`] for a URL the redis crate refuses; [`BuildError::Unsupported`] for
-    /// a count window (time windows are shared; count windows are not yet).
+    /// [`BuildError::Url`] for a URL the redis crate refuses; [`BuildError::NoExecutor`] when
+    /// there is nothing to run the driver on; [`BuildError::Unsupported`] for a count window
+    /// (time windows are shared; count windows are not yet).
     pub fn new(
         config: Config<W>,
         options: Options,
         clock: C,
         listener: L,
     ) -> Result<Self, BuildError> {
-        let client = redis::Client::open(options.url.as_str()).map_err(BuildError::Url)?;
+        let client =
+            Client::open(&options.target, options.redis_timeout).map_err(BuildError::Url)?;
+        let exec = match &options.executor {
+            Some(e) => e.clone(),
+            None => Executor::detect().ok_or(BuildError::NoExecutor)?,
+        };
+        if !exec.available() {
+            return Err(BuildError::NoExecutor);
+        }
         let name = config.settings().name();
         // The configuration's own window (a `DynWindow`'s kind is known only at run time).
         let buckets = match config.settings().window() {
@@ -275,7 +296,7 @@ where
         .with_time_window(buckets)
         .with_min_processes(options.min_processes, process);
         let timed = config.settings().slow_call_threshold().is_some();
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::unbounded();
         let inner = Arc::new(Inner {
             name,
             config,
@@ -283,6 +304,7 @@ where
             options,
             store,
             client,
+            executor: exec.clone(),
             clock,
             listener,
             fast: AtomicU64::new(fast_word(&Machine::INITIAL, false)),
@@ -301,6 +323,7 @@ where
             tx: Queue {
                 tx,
                 queued: Arc::new(AtomicU64::new(0)),
+                executor: exec.clone(),
             },
             commands: AtomicU64::new(0),
             unacked: AtomicU64::new(0),
@@ -309,7 +332,13 @@ where
             timed,
             batch: Mutex::new(Batch::default()),
         });
-        let driver = tokio::spawn(drive(Arc::downgrade(&inner), rx));
+        // Abortable: a connected session holds the breaker's state strongly, so dropping the
+        // breaker ends the driver through this handle (on any executor).
+        let (task, driver) =
+            futures_util::future::abortable(driver::drive(Arc::downgrade(&inner), rx));
+        exec.spawn(async move {
+            let _ = task.await;
+        });
         Ok(RedisBreaker { inner, driver })
     }
 }
@@ -416,12 +445,15 @@ impl<C: Clock, L: Events, W: Window> RedisBreaker<C, L, W> {
     /// Waits until the local view is synced with Redis, or `timeout` passes; returns whether it
     /// is.
     pub async fn wait_synced(&self, timeout: core::time::Duration) -> bool {
-        let end = tokio::time::Instant::now() + timeout;
+        let end = std::time::Instant::now() + timeout;
         while !self.is_synced() {
-            if tokio::time::Instant::now() >= end {
+            if std::time::Instant::now() >= end {
                 return false;
             }
-            tokio::time::sleep(core::time::Duration::from_millis(2)).await;
+            self.inner
+                .executor
+                .sleep(core::time::Duration::from_millis(2))
+                .await;
         }
         true
     }
@@ -741,11 +773,7 @@ impl<C: Clock, L: Events, W: Window> Inner<C, L, W> {
         }
     }
 
-    async fn run(
-        &self,
-        con: &mut redis::aio::MultiplexedConnection,
-        op: Op,
-    ) -> Result<Reply, StoreError> {
+    async fn run(&self, con: &mut Con, op: Op) -> Result<Reply, StoreError> {
         let s = self.config.settings();
         let random = match s.open().random() {
             Some(r) if s.open().is_jittered() => r.next_u32(),
@@ -753,20 +781,20 @@ impl<C: Clock, L: Events, W: Window> Inner<C, L, W> {
         };
         self.commands.fetch_add(1, Ordering::Relaxed);
         let t = self.options.redis_timeout;
-        match tokio::time::timeout(t, self.store.apply(con, s, op, random)).await {
-            Ok(r) => r,
-            Err(_) => Err(StoreError::Timeout(t)),
+        match self
+            .executor
+            .timeout(t, self.store.apply(con, s, op, random))
+            .await
+        {
+            Some(r) => r,
+            None => Err(StoreError::Timeout(t)),
         }
     }
 }
 
 impl<C: Clock, L: Events, W: Window> Inner<C, L, W> {
     /// Does one command of the driver's queue; returns the error of a command that failed.
-    async fn handle(
-        &self,
-        con: &mut redis::aio::MultiplexedConnection,
-        cmd: Cmd,
-    ) -> Result<(), StoreError> {
+    async fn handle(&self, con: &mut Con, cmd: Cmd) -> Result<(), StoreError> {
         let r = self.exec(con, cmd).await;
         // After the command's reply is in the view (and `unacked` released): a caller that
         // sees the queue empty sees the view with every reply.
@@ -774,11 +802,7 @@ impl<C: Clock, L: Events, W: Window> Inner<C, L, W> {
         r
     }
 
-    async fn exec(
-        &self,
-        con: &mut redis::aio::MultiplexedConnection,
-        cmd: Cmd,
-    ) -> Result<(), StoreError> {
+    async fn exec(&self, con: &mut Con, cmd: Cmd) -> Result<(), StoreError> {
         match cmd {
             Cmd::Run(op, reply) => {
                 let r = self.run(con, op).await;
@@ -877,11 +901,7 @@ impl<C: Clock, L: Events, W: Window> Inner<C, L, W> {
     /// Acquires the free trial slots for this process's callers, one script call each (each
     /// exactly counted in Redis, so never more trials than configured across the fleet); each
     /// slot granted waits `claim_time` for a caller, then goes back.
-    async fn reserve(
-        &self,
-        con: &mut redis::aio::MultiplexedConnection,
-        timer: Option<u32>,
-    ) -> Result<(), StoreError> {
+    async fn reserve(&self, con: &mut Con, timer: Option<u32>) -> Result<(), StoreError> {
         let want = {
             let mut v = self.lock();
             if timer.is_some() && v.armed == timer {
@@ -959,143 +979,6 @@ fn copy_error(e: &StoreError) -> StoreError {
             "redis error",
             e.to_string(),
         ))),
-    }
-}
-
-/// The shortest window flush interval (a zero one would spin the driver).
-const MIN_FLUSH: core::time::Duration = core::time::Duration::from_millis(1);
-
-/// Whether an error means Redis is away (rather than one bad reply).
-fn is_outage(e: &StoreError) -> bool {
-    match e {
-        StoreError::Timeout(_) | StoreError::Unavailable => true,
-        StoreError::Redis(e) => {
-            e.is_io_error()
-                || e.is_timeout()
-                || e.is_connection_dropped()
-                || e.is_unrecoverable_error()
-        }
-        StoreError::BadReply(_) => false,
-    }
-}
-
-/// The background driver: connect, resync, follow pub/sub and polls, run commands; on an
-/// outage, report it once and reconnect with backoff.
-async fn drive<
-    C: Clock + Send + Sync + 'static,
-    L: Events + Send + Sync + 'static,
-    W: Window + Send + 'static,
->(
-    weak: Weak<Inner<C, L, W>>,
-    mut rx: mpsc::UnboundedReceiver<Cmd>,
-) {
-    let mut backoff: Option<core::time::Duration> = None;
-    loop {
-        let Some(inner) = weak.upgrade() else { return };
-        let (min, max) = (inner.options.reconnect_min, inner.options.reconnect_max);
-        let (connected, err) = session(&inner, &mut rx).await;
-        let Some(err) = err else { return };
-        inner.went_down(&err);
-        drop(inner);
-        backoff = Some(match backoff {
-            Some(b) if !connected => (b * 2).min(max),
-            _ => min,
-        });
-        let sleep = tokio::time::sleep(backoff.unwrap_or(min));
-        tokio::pin!(sleep);
-        loop {
-            tokio::select! {
-                () = &mut sleep => break,
-                cmd = rx.recv() => match (cmd, weak.upgrade()) {
-                    // Redis is away: answer at once rather than queue behind the outage.
-                    (Some(cmd), Some(inner)) => inner.discard(cmd),
-                    _ => return,
-                },
-            }
-        }
-    }
-}
-
-/// One connected session; returns whether it got connected, and the error that ended it
-/// (`None`: the breaker was dropped).
-async fn session<
-    C: Clock + Send + Sync + 'static,
-    L: Events + Send + Sync + 'static,
-    W: Window + Send + 'static,
->(
-    inner: &Arc<Inner<C, L, W>>,
-    rx: &mut mpsc::UnboundedReceiver<Cmd>,
-) -> (bool, Option<StoreError>) {
-    let t = inner.options.redis_timeout;
-    let cfg = redis::AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(t))
-        .set_response_timeout(Some(t));
-    let connect = async {
-        let con = inner
-            .client
-            .get_multiplexed_async_connection_with_config(&cfg)
-            .await?;
-        let mut pubsub = inner.client.get_async_pubsub().await?;
-        pubsub.subscribe(inner.store.channel()).await?;
-        Ok::<_, redis::RedisError>((con, pubsub))
-    };
-    let (mut con, pubsub) = match tokio::time::timeout(t * 2, connect).await {
-        Ok(Ok(c)) => c,
-        Ok(Err(e)) => return (false, Some(StoreError::Redis(e))),
-        Err(_) => return (false, Some(StoreError::Timeout(t))),
-    };
-    // The sink must live as long as the stream: dropping it ends the subscription.
-    let (_sink, mut events) = pubsub.split();
-    // Resynchronise: the shared state as it is now, not as it was before the outage.
-    match inner.run(&mut con, Op::Read).await {
-        Ok(r) => inner.came_up(&r),
-        Err(e) => return (false, Some(e)),
-    }
-    let mut poll = tokio::time::interval(inner.options.poll_interval);
-    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    poll.tick().await;
-    let mut flush = tokio::time::interval(inner.options.window_flush.max(MIN_FLUSH));
-    flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    flush.tick().await;
-    loop {
-        tokio::select! {
-            // One command at a time, in order (see `Cmd`); commands sent meanwhile queue.
-            cmd = rx.recv() => {
-                let Some(cmd) = cmd else { return (true, None) };
-                if let Err(e) = inner.handle(&mut con, cmd).await {
-                    if is_outage(&e) {
-                        return (true, Some(e));
-                    }
-                    inner.listener.on_store_error(inner.name, &e);
-                }
-            }
-            msg = events.next() => {
-                let Some(msg) = msg else {
-                    return (true, Some(StoreError::BadReply("pub/sub connection closed")));
-                };
-                if let Ok(payload) = msg.get_payload::<String>() {
-                    if let Some((seq, m, now)) = parse_event(&payload) {
-                        inner.observe(seq, m, now, false);
-                    }
-                }
-            }
-            _ = flush.tick(), if inner.windowed => {
-                if let Some(op) = inner.take_batch() {
-                    if let Err(e) = inner.exec(&mut con, Cmd::Run(op, None)).await {
-                        if is_outage(&e) {
-                            return (true, Some(e));
-                        }
-                        inner.listener.on_store_error(inner.name, &e);
-                    }
-                }
-            }
-            _ = poll.tick() => {
-                match inner.run(&mut con, Op::Read).await {
-                    Ok(r) => inner.observe_reply(&r, true),
-                    Err(e) => return (true, Some(e)),
-                }
-            }
-        }
     }
 }
 

@@ -154,3 +154,17 @@ pub async fn eventually(within: Duration, mut f: impl FnMut() -> bool) -> bool {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
+
+/// As [`eventually`], on any executor (`async_io::Timer`, through smol).
+pub async fn eventually_any(within: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + within;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        smol::Timer::after(Duration::from_millis(5)).await;
+    }
+}
