@@ -151,11 +151,23 @@ struct LiveEnv<'a, C> {
 
 impl<C: Clock> Env for LiveEnv<'_, C> {
     fn now(&mut self) -> Instant {
-        *self.now.get_or_insert_with(|| self.clock.now())
+        match self.now {
+            Some(now) => now,
+            None => *self.now.insert(read_clock(self.clock)),
+        }
     }
     fn random(&mut self) -> u32 {
         self.random.map_or(0, |r| r.next_u32())
     }
+}
+
+/// Reads `clock`, out of line: the slow paths read the clock in several places, and a runtime's
+/// clock read (embassy's: a critical section and a tick conversion) inlined at each of them is
+/// what a firmware pays for in flash. One call costs a nanosecond on paths that already do a
+/// compare-and-swap.
+#[inline(never)]
+fn read_clock<C: Clock>(clock: &C) -> Instant {
+    clock.now()
 }
 
 /// A circuit breaker.
@@ -385,7 +397,8 @@ where
     }
 
     /// After a winning transition: publish its deadline and start a closed period with an empty
-    /// window.
+    /// window. Out of line: every path that can change the state shares one copy.
+    #[inline(never)]
     fn publish(&self, m: &Machine, since: u64) {
         match m.state {
             State::Open | State::HalfOpen => {
@@ -491,23 +504,30 @@ where
     /// that panics must not leave it undone).
     #[inline]
     fn transitioned(&self, transition: Option<Transition>, env: &mut LiveEnv<'_, C>) {
-        if let Some(t) = transition {
-            if t.to == State::Open {
-                // ops: the last trip's reason, kept with when it happened (see `last_trip`).
-                if let Reason::FailureRate { window, .. } | Reason::SlowCallRate { window, .. } =
-                    t.reason
-                {
-                    self.window.keep_evidence(window);
-                }
-                let code = crate::stats::trip_code(&t.reason);
-                self.opened_at.store(
-                    env.now().as_micros().min(NEVER) << 12 | code,
-                    Ordering::Relaxed,
-                );
-            }
-            // After the deadline was published: a woken driver reads it.
-            self.waker.wake();
+        if let Some(t) = &transition {
+            self.transitioned_to(t, env);
         }
+    }
+
+    /// [`CircuitBreaker::transitioned`] for a transition: out of line, so that every path that
+    /// can change the state shares one copy (flash on a microcontroller).
+    #[inline(never)]
+    fn transitioned_to(&self, t: &Transition, env: &mut LiveEnv<'_, C>) {
+        if t.to == State::Open {
+            // ops: the last trip's reason, kept with when it happened (see `last_trip`).
+            if let Reason::FailureRate { window, .. } | Reason::SlowCallRate { window, .. } =
+                t.reason
+            {
+                self.window.keep_evidence(window);
+            }
+            let code = crate::stats::trip_code(&t.reason);
+            self.opened_at.store(
+                env.now().as_micros().min(NEVER) << 12 | code,
+                Ordering::Relaxed,
+            );
+        }
+        // After the deadline was published: a woken driver reads it.
+        self.waker.wake();
     }
 
     #[inline]
@@ -968,7 +988,7 @@ where
         self.config().settings().name()
     }
 
-    #[inline]
+    #[inline(never)]
     fn admit(&self) -> Result<Ticket, Rejected> {
         self.admit_fast()
     }

@@ -481,6 +481,7 @@ impl Machine {
     }
 
     /// A step to `next`, which changes state (starts a generation) for `reason`.
+    #[inline(never)]
     fn step<T>(self, next: Machine, value: T, reason: Reason) -> Step<T> {
         let transition = if next.generation != self.generation {
             Some(Transition {
@@ -500,6 +501,7 @@ impl Machine {
     }
 
     /// A step to `next` within the same generation: no state change.
+    #[inline(never)]
     fn stay<T>(self, next: Machine, value: T) -> Step<T> {
         debug_assert_eq!(next.generation, self.generation);
         Step {
