@@ -150,24 +150,20 @@ struct LiveEnv<'a, C> {
 }
 
 impl<C: Clock> Env for LiveEnv<'_, C> {
+    // Out of line: the transitions ask for the time in many places, and a runtime's clock read
+    // (embassy's: a critical section and a tick conversion) with the caching around it, inlined
+    // at each of them, is what a firmware pays for in flash. A call costs a nanosecond on paths
+    // that already do a compare-and-swap.
+    #[inline(never)]
     fn now(&mut self) -> Instant {
         match self.now {
             Some(now) => now,
-            None => *self.now.insert(read_clock(self.clock)),
+            None => *self.now.insert(self.clock.now()),
         }
     }
     fn random(&mut self) -> u32 {
         self.random.map_or(0, |r| r.next_u32())
     }
-}
-
-/// Reads `clock`, out of line: the slow paths read the clock in several places, and a runtime's
-/// clock read (embassy's: a critical section and a tick conversion) inlined at each of them is
-/// what a firmware pays for in flash. One call costs a nanosecond on paths that already do a
-/// compare-and-swap.
-#[inline(never)]
-fn read_clock<C: Clock>(clock: &C) -> Instant {
-    clock.now()
 }
 
 /// A circuit breaker.
@@ -360,9 +356,7 @@ where
                 // A deadline that changes within a generation (the half-open maximum wait
                 // restarting with a trial) is published before the word that relies on it, so no
                 // reader pairs the new trial with the old deadline.
-                let micros = deadline_micros(step.next.deadline);
-                let since = self.transitions.load(Ordering::Relaxed);
-                self.publish_deadline(step.next.generation, since, micros, Publish::Later);
+                self.publish_later(&step.next);
             }
             let next = pack(&step.next);
             if next == word {
@@ -394,6 +388,15 @@ where
                 Err(actual) => word = actual,
             }
         }
+    }
+
+    /// Publishes the deadline of `next`, which changed within its generation (see `apply`). Out
+    /// of line: every path that can change the state shares one copy.
+    #[inline(never)]
+    fn publish_later(&self, next: &Machine) {
+        let micros = deadline_micros(next.deadline);
+        let since = self.transitions.load(Ordering::Relaxed);
+        self.publish_deadline(next.generation, since, micros, Publish::Later);
     }
 
     /// After a winning transition: publish its deadline and start a closed period with an empty
@@ -798,10 +801,12 @@ where
             _ => None,
         };
         let slow = matches!((elapsed, s.slow_call_micros()), (Some(e), Some(t)) if e >= t);
-        let mut window_trips = window_verdict.is_some();
+        let kind = self.window_kind();
+        // Without a window nothing trips one: said so that the compiler drops the window rules
+        // (their reasons and rates) from a breaker that has none.
+        let mut window_trips = kind != WindowKind::None && window_verdict.is_some();
         let mut window = window_verdict.unwrap_or_default();
         let word = self.word.load(Ordering::Acquire);
-        let kind = self.window_kind();
         // After the word: a report judged stale against a later count is stale against `word`.
         let generation = self.current(generation, since);
         if window_verdict.is_none() && kind != WindowKind::None && outcome != Outcome::Ignored {
