@@ -136,7 +136,9 @@ enum Publish {
     Help,
 }
 
-/// A deadline as stored in the deadline word: microseconds, `NEVER` for none.
+/// A deadline as stored in the deadline word: microseconds, `NEVER` for none. Out of line: each
+/// publishing path needs it (flash).
+#[inline(never)]
 fn deadline_micros(d: Option<Instant>) -> u64 {
     d.map_or(NEVER, |d| d.as_micros().min(NEVER - 1))
 }
@@ -352,41 +354,48 @@ where
         loop {
             let m = self.load(word);
             let step = f(m, env);
-            if step.transition.is_none() && step.next.deadline != m.deadline {
-                // A deadline that changes within a generation (the half-open maximum wait
-                // restarting with a trial) is published before the word that relies on it, so no
-                // reader pairs the new trial with the old deadline.
-                self.publish_later(&step.next);
+            match self.commit(word, &m, &step.next, step.transition.is_some()) {
+                None => return step,
+                Some(actual) => word = actual,
             }
-            let next = pack(&step.next);
-            if next == word {
-                // Nothing to write. But a deadline read as unpublished may instead belong to a
-                // transition that replaced `word` meanwhile (say, open → half-open): an answer
-                // from that stale pair (a rejection as still open) stands only if `word` does.
-                if m.deadline.is_some() || !matches!(m.state, State::Open | State::HalfOpen) {
-                    return step;
-                }
-                let current = self.word.load(Ordering::Acquire);
-                if current == word {
-                    return step;
-                }
-                word = current;
-                continue;
+        }
+    }
+
+    /// `apply`'s attempt to move from `m` (loaded as `word`) to `next`: `None` once settled
+    /// (written, or nothing to write), or the word to retry from. Not generic, and out of line:
+    /// one copy for every transition (flash on a microcontroller).
+    #[inline(never)]
+    fn commit(&self, word: u64, m: &Machine, next: &Machine, transition: bool) -> Option<u64> {
+        if !transition && next.deadline != m.deadline {
+            // A deadline that changes within a generation (the half-open maximum wait
+            // restarting with a trial) is published before the word that relies on it, so no
+            // reader pairs the new trial with the old deadline.
+            self.publish_later(next);
+        }
+        let packed = pack(next);
+        if packed == word {
+            // Nothing to write. But a deadline read as unpublished may instead belong to a
+            // transition that replaced `word` meanwhile (say, open → half-open): an answer
+            // from that stale pair (a rejection as still open) stands only if `word` does.
+            if m.deadline.is_some() || !matches!(m.state, State::Open | State::HalfOpen) {
+                return None;
             }
-            match self
-                .word
-                .compare_exchange_weak(word, next, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => {
-                    if step.transition.is_some() {
-                        // First, so that at most one transition per thread is ever uncounted.
-                        let since = self.transitions.fetch_add(1, Ordering::Relaxed);
-                        self.publish(&step.next, since.wrapping_add(1));
-                    }
-                    return step;
+            let current = self.word.load(Ordering::Acquire);
+            return if current == word { None } else { Some(current) };
+        }
+        match self
+            .word
+            .compare_exchange_weak(word, packed, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => {
+                if transition {
+                    // First, so that at most one transition per thread is ever uncounted.
+                    let since = self.transitions.fetch_add(1, Ordering::Relaxed);
+                    self.publish(next, since.wrapping_add(1));
                 }
-                Err(actual) => word = actual,
+                None
             }
+            Err(actual) => Some(actual),
         }
     }
 

@@ -529,6 +529,7 @@ impl Machine {
         }
     }
 
+    #[inline(never)] // called from `acquire`, `advance` and `manual`: one copy (flash)
     fn half_opened(self, s: &Settings, env: &mut impl Env) -> Machine {
         let deadline = trial_deadline(s, env);
         Machine {
