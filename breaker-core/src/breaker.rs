@@ -1002,7 +1002,7 @@ where
         self.config().settings().name()
     }
 
-    #[inline(never)]
+    #[inline]
     fn admit(&self) -> Result<Ticket, Rejected> {
         self.admit_fast()
     }

@@ -151,17 +151,10 @@ impl<H: Handle> Permit<H> {
                 Ok(v)
             }
             Err(e) => {
-                // The parts taken here rather than through `handle()`, whose unreachable panic
-                // (its message and location) would be linked into every firmware that calls.
-                let mut this = self;
-                let Some((handle, ticket)) = this.inner.take() else {
-                    return Err(Error::Inner(e)); // not reached: only `end` takes the parts
-                };
-                let b = handle.breaker();
-                let tripped = opened(b.report(&ticket, End::Finished(outcome, Some(&e))));
-                // Read only when the call opened the breaker: a success, or a failure that
-                // did not trip it, touches no configuration.
-                Err(if tripped && b.trip_error() {
+                // Read only on the error path: a success touches no configuration.
+                let trip_error = self.handle().breaker().trip_error();
+                let tripped = opened(self.end(End::Finished(outcome, Some(&e))));
+                Err(if tripped && trip_error {
                     Error::Tripped(e)
                 } else {
                     Error::Inner(e)
