@@ -38,7 +38,12 @@ use crate::runtime::Timer;
 /// Plain integers only (24 bytes, no padding): a permit is moved by value through the
 /// call path, and a ticket of scalars stays in registers once that path is inlined, where one
 /// holding an enum (a state change with its reason) went through memory at every move.
+//
+// `repr(C)`, its 8-byte fields first: with a layout left to the compiler, a 32-bit
+// microcontroller copied a `Result` holding a ticket in unaligned parts through `memcpy`
+// (linking the 756-byte library routine into the firmware); aligned, the copies are inline.
 #[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(C)]
 pub struct Ticket {
     token: u64,
     // `NO_START` when the call is not timed: instants stay below `MAX_INSTANT_MICROS`.
