@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::options::{Options, Outage};
 use crate::store::{parse_event, state_code, Op, Reply, Store, StoreError};
+use breaker_core::Reason;
 
 /// Events of a shared breaker beyond the core's: Redis going away and coming back, and data
 /// under the breaker's key that was not the breaker's. Every method has a no-op default.
@@ -217,7 +218,8 @@ impl<C: Clock, L, W: Window> Drop for RedisBreaker<C, L, W> {
 pub enum BuildError {
     /// The URL could not be parsed (or asks for TLS without the `tls` feature).
     Url(redis::RedisError),
-    /// The configuration asks for what is not shared yet (a count window: see the README).
+    /// The configuration asks for what cannot be shared (a count window larger than
+    /// `breaker_core::window::MAX_COUNT_WINDOW`).
     Unsupported(&'static str),
 }
 
@@ -246,7 +248,7 @@ where
     /// # Errors
     ///
     /// [`BuildError::Url`] for a URL the redis crate refuses; [`BuildError::Unsupported`] for
-    /// a count window (time windows are shared; count windows are not yet).
+    /// a count window of more than `MAX_COUNT_WINDOW` outcomes (the core refuses those too).
     pub fn new(
         config: Config<W>,
         options: Options,
@@ -256,12 +258,15 @@ where
         let client = redis::Client::open(options.url.as_str()).map_err(BuildError::Url)?;
         let name = config.settings().name();
         // The configuration's own window (a `DynWindow`'s kind is known only at run time).
-        let buckets = match config.settings().window() {
-            WindowKind::None => 0,
-            WindowKind::Time { buckets } => buckets,
+        let (buckets, count) = match config.settings().window() {
+            WindowKind::None => (0, 0),
+            WindowKind::Time { buckets } => (buckets, 0),
+            WindowKind::Count { size } if size <= breaker_core::window::MAX_COUNT_WINDOW => {
+                (0, size)
+            }
             WindowKind::Count { .. } => {
                 return Err(BuildError::Unsupported(
-                    "a count window (use a time window, which is shared)",
+                    "a count window larger than MAX_COUNT_WINDOW",
                 ))
             }
         };
@@ -269,8 +274,12 @@ where
         let store = Store::new(
             &options.namespace,
             if name.is_empty() { "default" } else { name },
-        )
-        .with_time_window(buckets)
+        );
+        let store = if count > 0 {
+            store.with_count_window(count)
+        } else {
+            store.with_time_window(buckets)
+        }
         .with_min_processes(options.min_processes, process);
         let timed = config.settings().slow_call_threshold().is_some();
         let (tx, rx) = mpsc::unbounded_channel();
@@ -303,7 +312,7 @@ where
             commands: AtomicU64::new(0),
             unacked: AtomicU64::new(0),
             demand: AtomicBool::new(false),
-            windowed: buckets > 0,
+            windowed: buckets > 0 || count > 0,
             timed,
             batch: Mutex::new(Batch::default()),
         });
@@ -649,7 +658,17 @@ impl<C: Clock, L: Events, W: Window> Inner<C, L, W> {
 
     /// Takes in a reading of the shared machine; `force` for authoritative reads (resync,
     /// polling, a repaired key), which may move the write counter backwards (a restarted Redis).
-    fn observe(&self, seq: u64, m: Machine, server_now: Instant, force: bool) {
+    /// `cause`: the generation the change left and its reason, when the reading says; the
+    /// listeners hear that reason when the change left the generation this view held (else
+    /// the view missed changes in between, and says `Reason::Remote`).
+    fn observe(
+        &self,
+        seq: u64,
+        m: Machine,
+        server_now: Instant,
+        force: bool,
+        cause: Option<(u32, Option<Reason>)>,
+    ) {
         let local = self.clock.now();
         let mut v = self.lock();
         if !force && seq <= v.seq && seq != 0 {
@@ -675,12 +694,15 @@ impl<C: Clock, L: Events, W: Window> Inner<C, L, W> {
         self.plan_trials(&mut v, local);
         drop(v);
         if m.generation != old.generation && m.state != old.state && L::ENABLED {
+            let reason = match cause {
+                Some((left, Some(reason))) if left == old.generation => reason,
+                _ => Reason::Remote,
+            };
             let t = Transition {
                 from: old.state,
                 to: m.state,
                 generation: m.generation,
-                // issue 11: a change seen in Redis; the process that made it knows why.
-                reason: breaker_core::Reason::Remote,
+                reason,
             };
             self.listener.on_state_change(
                 self.name,
@@ -694,7 +716,13 @@ impl<C: Clock, L: Events, W: Window> Inner<C, L, W> {
         if r.corrupt {
             self.listener.on_corrupt(self.name);
         }
-        self.observe(r.seq, r.machine, r.now, force || r.corrupt);
+        self.observe(
+            r.seq,
+            r.machine,
+            r.now,
+            force || r.corrupt,
+            Some((r.before.1, r.reason)),
+        );
     }
 
     fn went_down(&self, e: &StoreError) {
@@ -1063,8 +1091,8 @@ async fn session<
                     return (true, Some(StoreError::BadReply("pub/sub connection closed")));
                 };
                 if let Ok(payload) = msg.get_payload::<String>() {
-                    if let Some((seq, m, now)) = parse_event(&payload) {
-                        inner.observe(seq, m, now, false);
+                    if let Some(e) = parse_event(&payload, inner.config.settings()) {
+                        inner.observe(e.seq, e.machine, e.now, false, e.cause);
                     }
                 }
             }
