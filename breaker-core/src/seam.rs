@@ -22,6 +22,7 @@
 
 use core::fmt;
 use core::future::Future;
+use core::task::{Context, Poll};
 
 use crate::classify::{self, Classify};
 use crate::clock::{Clock, Duration, Instant};
@@ -237,6 +238,107 @@ pub trait Breaker {
     fn observe(&self, event: &crate::listener::Event<'_>) {
         let _ = event;
     }
+
+    /// Whether this breaker kind may decide a report's state change only after
+    /// [`Breaker::report`] has returned (a breaker whose state lives in a remote store decides
+    /// there, a round trip later). When it says so, the call future ([`Handle::call_async`]),
+    /// the timer policy ([`Handle::call_with`]) and [`Permit::conclude_async`] report a failed
+    /// call with [`Breaker::report_start`] and await the decision, so that the call whose
+    /// failure opens the breaker learns it ([`Error::Tripped`]). The default, `false`, is
+    /// inlined into those paths: a breaker kind that decides at once (the in-process breaker)
+    /// takes the synchronous path, whose code is as before.
+    #[inline(always)]
+    fn awaits_reports(&self) -> bool {
+        false
+    }
+
+    /// Reports how an admitted call ended, as [`Breaker::report`] does, but may leave the state
+    /// change to be decided later: [`Reported::Later`] with an id for
+    /// [`Breaker::poll_reported`]. Called instead of `report` (never as well) on the paths
+    /// that await, and only when [`Breaker::awaits_reports`] says so. The default: `report`'s
+    /// answer, now.
+    fn report_start(&self, ticket: &Ticket, end: End<'_>) -> Reported {
+        Reported::Now(self.report(ticket, end))
+    }
+
+    /// The state change of the report taken as [`Reported::Later`]`(id)`, once decided;
+    /// registers `cx`'s waker until then. A breaker kind MUST answer within a bound of its own
+    /// (a remote store's timeout), with `None` when it cannot tell, so that no call waits
+    /// unboundedly for its own report. Asked until it answers once, then never again for
+    /// `id`. The default: `None`.
+    fn poll_reported(&self, id: u64, cx: &mut Context<'_>) -> Poll<Option<Transition>> {
+        let _ = (id, cx);
+        Poll::Ready(None)
+    }
+
+    /// The waiter for [`Reported::Later`]`(id)` went away before the answer (its future was
+    /// dropped): the breaker kind may forget it. The report itself stands. The default:
+    /// nothing.
+    fn forget_reported(&self, id: u64) {
+        let _ = id;
+    }
+}
+
+/// How [`Breaker::report_start`] took a report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reported {
+    /// Decided now: the state change the report caused, if any.
+    Now(Option<Transition>),
+    /// Decided later: [`Breaker::poll_reported`] with this id answers.
+    Later(u64),
+}
+
+/// The state change of a report decided later: a future over [`Breaker::poll_reported`],
+/// holding the breaker's handle. Dropping it before the answer tells the breaker
+/// ([`Breaker::forget_reported`]); the report itself stands.
+#[must_use = "futures do nothing unless polled"]
+pub struct ReportFuture<H: Handle> {
+    waiting: Option<(H, u64)>,
+}
+
+impl<H: Handle> ReportFuture<H> {
+    /// Waits for [`Reported::Later`]`(id)` of `handle`'s breaker.
+    pub fn new(handle: H, id: u64) -> Self {
+        ReportFuture {
+            waiting: Some((handle, id)),
+        }
+    }
+}
+
+// No field is pinned: the handle and the id move freely.
+impl<H: Handle> Unpin for ReportFuture<H> {}
+
+impl<H: Handle> Future for ReportFuture<H> {
+    type Output = Option<Transition>;
+
+    fn poll(self: core::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let Some((handle, id)) = &this.waiting else {
+            // Polled after it answered.
+            return Poll::Ready(None);
+        };
+        let answer = handle.breaker().poll_reported(*id, cx);
+        if answer.is_ready() {
+            this.waiting = None;
+        }
+        answer
+    }
+}
+
+impl<H: Handle> Drop for ReportFuture<H> {
+    fn drop(&mut self) {
+        if let Some((handle, id)) = self.waiting.take() {
+            handle.breaker().forget_reported(id);
+        }
+    }
+}
+
+impl<H: Handle> fmt::Debug for ReportFuture<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReportFuture")
+            .field("id", &self.waiting.as_ref().map(|(_, id)| *id))
+            .finish()
+    }
 }
 
 /// What a waiting caller should do next; see [`Breaker::wait_hint`].
@@ -327,6 +429,7 @@ pub trait Handle: Clone {
     fn call_async<F>(self, future: F) -> Call<Self, F, classify::Errors>
     where
         Self: Sized,
+        F: Future,
     {
         Call::new(self, classify::Errors, future)
     }
@@ -336,6 +439,7 @@ pub trait Handle: Clone {
     fn call_async_classified<F, P>(self, classify: P, future: F) -> Call<Self, F, P>
     where
         Self: Sized,
+        F: Future,
     {
         Call::new(self, classify, future)
     }

@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use breaker_core::machine::{Admission, Fixed, Machine, Manual, Outcome, Report, Transition};
 use breaker_core::window::{NoWindow, Window, WindowKind};
 use breaker_core::{
-    Breaker, CircuitBreaker, Clock, Config, Duration, End, Instant, Listener, Rejected, State,
-    Stats, Ticket, WaitHint,
+    Breaker, CircuitBreaker, Clock, Config, Duration, End, Instant, Listener, Rejected, Reported,
+    State, Stats, Ticket, WaitHint,
 };
 use futures_util::StreamExt;
 use tokio::sync::{mpsc, oneshot};
@@ -108,8 +108,13 @@ enum Cmd {
     /// An outcome from the seam's `report`. Judged again against the view when its turn comes:
     /// by then the replies to every earlier command of this process are in the view, so a
     /// report that would change nothing (stale, or a closed success with no failure counted)
-    /// is dropped without a round trip.
-    Report { report: Report, trial: bool },
+    /// is dropped without a round trip. `done`: the caller awaits the state change it caused
+    /// (`Breaker::report_start`); dropped unanswered when the report was not applied.
+    Report {
+        report: Report,
+        trial: bool,
+        done: Option<oneshot::Sender<Option<Transition>>>,
+    },
     /// Reserve the free half-open trial slots for this process's callers; `timer`: sent by the
     /// open-deadline timer armed for that generation.
     Reserve { timer: Option<u32> },
@@ -147,6 +152,21 @@ impl Queue {
     }
 }
 
+/// Failed calls awaiting their report's answer (`Breaker::report_start`), by id.
+struct Waiters {
+    /// The runtime the driver runs on: the timeouts of the waits are its timers, whichever
+    /// executor polls the call.
+    rt: tokio::runtime::Handle,
+    next: u64,
+    map: std::collections::HashMap<u64, Waiter>,
+}
+
+struct Waiter {
+    answer: oneshot::Receiver<Option<Transition>>,
+    /// The wait ends here with no answer (`Options::redis_timeout` after the report).
+    timeout: core::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
 /// Successes batched for the shared window: (generation, calls, slow).
 #[derive(Debug, Default)]
 struct Batch {
@@ -181,6 +201,7 @@ pub(crate) struct Inner<C: Clock, L, W: Window> {
     windowed: bool,
     timed: bool,
     batch: Mutex<Batch>,
+    waiters: Mutex<Waiters>,
 }
 
 /// A circuit breaker whose state is shared by every process that opens it with the same
@@ -315,6 +336,11 @@ where
             windowed: buckets > 0 || count > 0,
             timed,
             batch: Mutex::new(Batch::default()),
+            waiters: Mutex::new(Waiters {
+                rt: tokio::runtime::Handle::current(),
+                next: 0,
+                map: std::collections::HashMap::new(),
+            }),
         });
         let driver = tokio::spawn(drive(Arc::downgrade(&inner), rx));
         Ok(RedisBreaker { inner, driver })
@@ -482,6 +508,121 @@ impl<C: Clock, L: Events, W: Window> Inner<C, L, W> {
     /// The call's start, when slow calls are counted (they need its duration).
     fn start(&self) -> Option<Instant> {
         self.timed.then(|| self.clock.now())
+    }
+
+    /// The seam's `report` (`answer` false) and `report_start` (`answer` true: a failure sent
+    /// to Redis is answered later, through `Waiters`).
+    fn report_with(&self, ticket: &Ticket, end: End<'_>, answer: bool) -> Reported {
+        let inner = self;
+        if ticket.generation() & FALLBACK != 0 {
+            let t = Ticket::new(
+                ticket.generation() & !FALLBACK,
+                ticket.is_trial(),
+                ticket.started_at(),
+            );
+            return Reported::Now(Breaker::report(&inner.local, &t, end));
+        }
+        let outcome = match end {
+            End::Finished(o, _) => o,
+            End::Cancelled | End::Unused => Outcome::Ignored,
+        };
+        match end {
+            End::Finished(Outcome::Success, _) => inner.listener.on_success(inner.name, None),
+            End::Finished(Outcome::Failure, e) => inner.listener.on_failure(inner.name, e),
+            End::Finished(Outcome::Ignored, _) => inner.listener.on_ignored(inner.name),
+            End::Cancelled => inner.listener.on_cancelled(inner.name),
+            End::Unused => {} // the policy reports why (a full concurrency limit)
+        }
+        // `unacked` before the view: a report that reads it back to zero also sees the view
+        // the acknowledged failures left (the driver stores the view, then releases the count).
+        let unacked = inner.unacked.load(Ordering::Acquire);
+        let w = inner.fast.load(Ordering::Acquire);
+        if w & UP == 0 {
+            // Redis is away: the outcome of a call admitted by the shared state cannot be
+            // counted there (the fallback counts only what it admitted itself).
+            return Reported::Now(None);
+        }
+        // Slow by the call's own duration (tickets carry a start only when slow calls count).
+        let slow = match (
+            ticket.started_at(),
+            inner.config.settings().slow_call_threshold(),
+        ) {
+            (Some(start), Some(t)) if outcome != Outcome::Ignored => inner.clock.now() - start >= t,
+            _ => false,
+        };
+        let gen = (w >> GEN_SHIFT) as u32;
+        let trial = ticket.is_trial();
+        if !trial {
+            let closed = matches!(w & STATE_MASK, 0 | 4);
+            match outcome {
+                // A success that changes nothing: closed or disabled, no failure counted, and
+                // none of this process's failures still on its way to Redis (the view learns
+                // of a failure only from its reply: without this check, a success reported
+                // within a round trip of a failure would be skipped and the count not reset).
+                // No Redis command (with a time window: batched, flushed by the driver every
+                // `window_flush`).
+                Outcome::Success if closed && w & FAILURES == 0 && unacked == 0 => {
+                    if inner.windowed && gen == ticket.generation() {
+                        inner.add_to_batch(gen, slow);
+                    }
+                    return Reported::Now(None);
+                }
+                Outcome::Ignored => return Reported::Now(None),
+                // Stale by the view: the script would ignore it too (the generation only moves
+                // forward), so save the round trip.
+                _ if gen != ticket.generation() => return Reported::Now(None),
+                _ => {}
+            }
+        }
+        if outcome == Outcome::Failure {
+            inner.demand.store(true, Ordering::Relaxed);
+            inner.unacked.fetch_add(1, Ordering::AcqRel);
+        }
+        let mut report = Report::new(ticket.generation(), outcome);
+        report.slow = slow;
+        // Queued behind this process's earlier reports: Redis applies them in this order. The
+        // change, if any, is decided in Redis and reported to listeners when its answer
+        // arrives; `report` cannot wait for it, `report_start` of a failure hands out a wait.
+        if answer && outcome == Outcome::Failure {
+            let (tx, rx) = oneshot::channel();
+            let id = {
+                let mut w = inner.waiters();
+                let id = w.next;
+                w.next = w.next.wrapping_add(1);
+                let timeout = {
+                    let _rt = w.rt.enter();
+                    Box::pin(tokio::time::sleep(inner.options.redis_timeout))
+                };
+                w.map.insert(
+                    id,
+                    Waiter {
+                        answer: rx,
+                        timeout,
+                    },
+                );
+                id
+            };
+            if inner.send(Cmd::Report {
+                report,
+                trial,
+                done: Some(tx),
+            }) {
+                return Reported::Later(id);
+            }
+            inner.waiters().map.remove(&id);
+            return Reported::Now(None);
+        }
+        inner.send(Cmd::Report {
+            report,
+            trial,
+            done: None,
+        });
+        Reported::Now(None)
+    }
+
+    fn waiters(&self) -> MutexGuard<'_, Waiters> {
+        // Plain data updated in one step: a panic elsewhere cannot leave it torn.
+        self.waiters.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Takes the batched successes for the shared window, if any.
@@ -811,11 +952,19 @@ impl<C: Clock, L: Events, W: Window> Inner<C, L, W> {
                     None => r.map(drop),
                 }
             }
-            Cmd::Report { report, trial } => {
+            Cmd::Report {
+                report,
+                trial,
+                done,
+            } => {
                 let r = if self.still_changes(&report, trial) {
-                    self.run(con, Op::Record(report))
-                        .await
-                        .map(|r| self.observe_reply(&r, false))
+                    self.run(con, Op::Record(report)).await.map(|r| {
+                        self.observe_reply(&r, false);
+                        if let Some(done) = done {
+                            // The caller awaiting it: the change this report made, if any.
+                            let _ = done.send(r.transition());
+                        }
+                    })
                 } else {
                     Ok(())
                 };
@@ -1156,84 +1305,57 @@ impl<C: Clock, L: Events, W: Window> Breaker for RedisBreaker<C, L, W> {
     }
 
     fn report(&self, ticket: &Ticket, end: End<'_>) -> Option<Transition> {
-        let inner = &self.inner;
-        if ticket.generation() & FALLBACK != 0 {
-            let t = Ticket::new(
-                ticket.generation() & !FALLBACK,
-                ticket.is_trial(),
-                ticket.started_at(),
-            );
-            return Breaker::report(&inner.local, &t, end);
+        match self.inner.report_with(ticket, end, false) {
+            Reported::Now(t) => t,
+            Reported::Later(_) => None,
         }
-        let outcome = match end {
-            End::Finished(o, _) => o,
-            End::Cancelled | End::Unused => Outcome::Ignored,
+    }
+
+    /// Failures are decided in Redis, a round trip after `report`: the call futures and the
+    /// timer policy await them (`report_start`), so the call that trips learns it.
+    #[inline]
+    fn awaits_reports(&self) -> bool {
+        true
+    }
+
+    /// As `report`, but a failure sent to Redis is answered later: the state change its
+    /// script call made, within `Options::redis_timeout` (else `None`; the report stands and
+    /// the outage policy applies as usual). A success never waits: it is `report`'s answer.
+    fn report_start(&self, ticket: &Ticket, end: End<'_>) -> Reported {
+        self.inner.report_with(ticket, end, true)
+    }
+
+    fn poll_reported(
+        &self,
+        id: u64,
+        cx: &mut core::task::Context<'_>,
+    ) -> core::task::Poll<Option<Transition>> {
+        use core::future::Future as _;
+        use core::task::Poll;
+        let mut w = self.inner.waiters();
+        let Some(waiter) = w.map.get_mut(&id) else {
+            return Poll::Ready(None);
         };
-        match end {
-            End::Finished(Outcome::Success, _) => inner.listener.on_success(inner.name, None),
-            End::Finished(Outcome::Failure, e) => inner.listener.on_failure(inner.name, e),
-            End::Finished(Outcome::Ignored, _) => inner.listener.on_ignored(inner.name),
-            End::Cancelled => inner.listener.on_cancelled(inner.name),
-            End::Unused => {} // the policy reports why (a full concurrency limit)
-        }
-        // `unacked` before the view: a report that reads it back to zero also sees the view
-        // the acknowledged failures left (the driver stores the view, then releases the count).
-        let unacked = inner.unacked.load(Ordering::Acquire);
-        let w = inner.fast.load(Ordering::Acquire);
-        if w & UP == 0 {
-            // Redis is away: the outcome of a call admitted by the shared state cannot be
-            // counted there (the fallback counts only what it admitted itself).
-            return None;
-        }
-        // Slow by the call's own duration (tickets carry a start only when slow calls count).
-        let slow = match (
-            ticket.started_at(),
-            inner.config.settings().slow_call_threshold(),
-        ) {
-            (Some(start), Some(t)) if outcome != Outcome::Ignored => inner.clock.now() - start >= t,
-            _ => false,
+        let answer = match core::pin::Pin::new(&mut waiter.answer).poll(cx) {
+            Poll::Ready(answer) => answer.unwrap_or(None),
+            Poll::Pending => match waiter.timeout.as_mut().poll(cx) {
+                Poll::Ready(()) => None,
+                Poll::Pending => return Poll::Pending,
+            },
         };
-        let gen = (w >> GEN_SHIFT) as u32;
-        let trial = ticket.is_trial();
-        if !trial {
-            let closed = matches!(w & STATE_MASK, 0 | 4);
-            match outcome {
-                // A success that changes nothing: closed or disabled, no failure counted, and
-                // none of this process's failures still on its way to Redis (the view learns
-                // of a failure only from its reply: without this check, a success reported
-                // within a round trip of a failure would be skipped and the count not reset).
-                // No Redis command (with a time window: batched, flushed by the driver every
-                // `window_flush`).
-                Outcome::Success if closed && w & FAILURES == 0 && unacked == 0 => {
-                    if inner.windowed && gen == ticket.generation() {
-                        inner.add_to_batch(gen, slow);
-                    }
-                    return None;
-                }
-                Outcome::Ignored => return None,
-                // Stale by the view: the script would ignore it too (the generation only moves
-                // forward), so save the round trip.
-                _ if gen != ticket.generation() => return None,
-                _ => {}
-            }
-        }
-        if outcome == Outcome::Failure {
-            inner.demand.store(true, Ordering::Relaxed);
-            inner.unacked.fetch_add(1, Ordering::AcqRel);
-        }
-        let mut report = Report::new(ticket.generation(), outcome);
-        report.slow = slow;
-        // Queued behind this process's earlier reports: Redis applies them in this order. The
-        // change, if any, is decided in Redis and reported to listeners when its answer
-        // arrives; the seam's answer cannot wait for it.
-        inner.send(Cmd::Report { report, trial });
-        None
+        w.map.remove(&id);
+        Poll::Ready(answer)
+    }
+
+    fn forget_reported(&self, id: u64) {
+        self.inner.waiters().map.remove(&id);
     }
 
     fn trip_error(&self) -> bool {
-        // The call whose failure trips the shared breaker learns it only after its report's
-        // round trip, so it reports its own error.
-        false
+        // As configured: the call futures and the timer policy await a failure's answer, so
+        // the call that trips learns it. (The synchronous paths, `call` and `Permit::failure`,
+        // cannot wait: there the tripping call reports its own error.)
+        self.inner.config.settings().trip_error()
     }
 
     fn state(&self) -> State {

@@ -387,6 +387,12 @@ where
             }
         },
     };
+    // Inlined `false` for a breaker kind that decides reports at once: the plain path below.
+    if permit.handle().breaker().awaits_reports() {
+        // The call is over: its slot goes before the wait for its report's answer.
+        drop(slot);
+        return permit.conclude_async(result, &mut classify).await;
+    }
     let outcome = permit.conclude(result, &mut classify);
     drop(slot);
     outcome
