@@ -1403,3 +1403,66 @@ impl<C: Clock, L: Events, W: Window> Breaker for RedisBreaker<C, L, W> {
         }
     }
 }
+
+/// Listed in a `breaker_core::registry::Registry` with the in-process breakers: the name, the
+/// shared state and a snapshot as this process's view has them, and manual control.
+impl<C, L, W> breaker_core::registry::Managed for RedisBreaker<C, L, W>
+where
+    C: Clock + Send + Sync,
+    L: Events + Send + Sync,
+    W: Window + Send + Sync,
+{
+    fn name(&self) -> &'static str {
+        self.inner.name
+    }
+
+    fn state(&self) -> State {
+        Breaker::state(self)
+    }
+
+    /// The shared machine as last read (no window counts: the window lives in Redis). During an
+    /// outage with `Outage::Local`, the fallback breaker's own snapshot.
+    fn stats(&self) -> Stats {
+        if !self.is_synced() && self.inner.options.outage == Outage::Local {
+            return self.inner.local.stats();
+        }
+        let local = self.inner.clock.now();
+        let v = self.inner.lock();
+        Stats::of_machine(self.inner.name, &v.machine, v.server_now(local))
+    }
+
+    /// Sends the manual change to Redis without waiting (`RedisBreaker::manual` awaits it);
+    /// every process follows within the staleness bound. `Reset` is a close (closing empties
+    /// the shared window). During an outage the change cannot reach Redis: with
+    /// `Outage::Local` it applies to the fallback breaker, otherwise it is dropped.
+    fn control(&self, action: breaker_core::registry::Control) {
+        use breaker_core::registry::Control;
+        let manual = match action {
+            Control::Open => Manual::Open,
+            Control::ForceOpen => Manual::ForceOpen,
+            Control::ForceClosed | Control::Reset => Manual::Close,
+            Control::HalfOpen => Manual::HalfOpen,
+            Control::Disable => Manual::Disable,
+            _ => return,
+        };
+        if !self.is_synced() {
+            if self.inner.options.outage == Outage::Local {
+                let local = &self.inner.local;
+                match action {
+                    Control::Open => local.open(),
+                    Control::ForceOpen => local.force_open(),
+                    Control::ForceClosed => local.force_closed(),
+                    Control::HalfOpen => local.half_open(),
+                    Control::Disable => local.disable(),
+                    _ => local.reset(),
+                }
+            }
+            return;
+        }
+        if manual == Manual::HalfOpen {
+            // As `RedisBreaker::manual`: whoever half-opens by hand reserves the trial slots.
+            self.inner.demand.store(true, Ordering::Relaxed);
+        }
+        self.inner.send(Cmd::Run(Op::Manual(manual), None));
+    }
+}
