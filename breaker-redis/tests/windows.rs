@@ -20,6 +20,40 @@ fn xorshift(x: &mut u64) -> u64 {
 
 const BUCKETS: usize = 4;
 
+/// A shared count window's counts as the ring's slots hold them, checked against the totals
+/// the script keeps beside them (`cc cf cs`) and the ring's bounds.
+async fn ring_counts<W: Window>(
+    con: &mut redis::aio::MultiplexedConnection,
+    b: &RedisBreaker<StdClock, (), W>,
+    size: u32,
+) -> (u32, u32, u32) {
+    let (cc, cf, cs, cp): (Option<u32>, Option<u32>, Option<u32>, Option<u32>) =
+        redis::cmd("HMGET")
+            .arg(b.store().key())
+            .arg(&["cc", "cf", "cs", "cp"])
+            .query_async(con)
+            .await
+            .unwrap();
+    let ring: Vec<u8> = redis::cmd("GET")
+        .arg(b.store().ring_key())
+        .query_async::<Option<Vec<u8>>>(con)
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(ring.len() <= size as usize, "ring of {} bytes", ring.len());
+    assert!(cp.unwrap_or(0) < size);
+    let mut counted = (0, 0, 0);
+    for &slot in &ring {
+        assert!(slot == 0 || (4..=7).contains(&slot), "slot byte {slot}");
+        counted.0 += u32::from(slot >= 4);
+        counted.1 += u32::from(slot & 1);
+        counted.2 += u32::from((slot >> 1) & 1);
+    }
+    let totals = (cc.unwrap_or(0), cf.unwrap_or(0), cs.unwrap_or(0));
+    assert_eq!(counted, totals, "the totals are what the slots hold");
+    counted
+}
+
 /// Feeds one outcome to the model as `CircuitBreaker::finish_slow` does: the window counts
 /// outcomes of the live generation while closed or disabled, and its verdict and counts go with
 /// the report. Returns the step; every closed period starts with an empty window
@@ -63,6 +97,11 @@ async fn window_differential<W: Window + Send + 'static>(
     let opts = Options::new(server.url()).namespace(format!("wdiff{seed}"));
     let b = RedisBreaker::new(config, opts, StdClock, ()).unwrap();
     assert!(b.wait_synced(StdDuration::from_secs(5)).await);
+    let mut con = server
+        .client()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
     let s = config.settings();
     let window = <W as Window>::NEW;
     let mut m = Machine::INITIAL;
@@ -179,6 +218,17 @@ async fn window_differential<W: Window + Send + 'static>(
         );
         // The whole change: with the window's counts and rates when the window tripped it.
         assert_eq!(reply.transition(), st.transition, "step {step}: {op:?}");
+        if let breaker_core::window::WindowKind::Count { size } = W::KIND {
+            // The ring in Redis: its totals are what its slots hold, and what the core's
+            // window holds after the same outcomes.
+            let (calls, failures, slow) = ring_counts(&mut con, &b, size).await;
+            let core = window.counts(reply.now, s.bucket_micros());
+            assert_eq!(
+                (calls, failures, slow),
+                (core.calls, core.failures, core.slow),
+                "step {step}: {op:?}"
+            );
+        }
         transitions += usize::from(st.transition.is_some());
         m = st.next;
     }
