@@ -42,7 +42,9 @@ pub use future::Call;
 pub use listener::Listener;
 pub use machine::{Outcome, Reason, State, Transition};
 pub use permit::{Concluded, Permit};
-pub use seam::{Breaker, End, Handle, ReportFuture, Reported, Ticket, WaitHint};
+pub use seam::{
+    AdmitFuture, Admitting, Breaker, End, Handle, ReportFuture, Reported, Ticket, WaitHint,
+};
 pub use stats::{Stats, Trip};
 pub use timer::Policy;
 pub use window::{CountWindow, Counts, NoWindow, TimeWindow};

@@ -277,6 +277,136 @@ pub trait Breaker {
     fn forget_reported(&self, id: u64) {
         let _ = id;
     }
+
+    /// Whether this breaker kind may decide an admission only after [`Breaker::admit`] would
+    /// have to answer (a shared breaker in half-open asks its remote store for a trial slot).
+    /// When it says so, the call future and the timer policy ask with
+    /// [`Breaker::admit_start`] and await the answer instead of being refused at once. The
+    /// default, `false`, is inlined into those paths: the in-process breaker's admission is
+    /// as before.
+    #[inline(always)]
+    fn awaits_admission(&self) -> bool {
+        false
+    }
+
+    /// Asks to make a call, as [`Breaker::admit`] does, but may leave the answer for later:
+    /// [`Admitting::Later`] with an id for [`Breaker::poll_admitted`]. Called instead of
+    /// `admit`, only when [`Breaker::awaits_admission`] says so. The default: `admit`'s answer.
+    fn admit_start(&self) -> Admitting {
+        Admitting::Now(self.admit())
+    }
+
+    /// The answer to [`Admitting::Later`]`(id)`, once decided (a ticket is then reported with
+    /// [`Breaker::admitted`] by the caller, as after `admit`); registers `cx`'s waker until
+    /// then. A breaker kind MUST answer within a bound of its own. Asked until it answers once.
+    /// The default: `admit`'s answer.
+    ///
+    /// # Errors
+    ///
+    /// [`Rejected`] when the call is refused.
+    fn poll_admitted(&self, id: u64, cx: &mut Context<'_>) -> Poll<Result<Ticket, Rejected>> {
+        let _ = (id, cx);
+        Poll::Ready(self.admit())
+    }
+
+    /// The waiter for [`Admitting::Later`]`(id)` went away before the answer: a ticket granted
+    /// to it MUST be given back (as a cancelled call's is). The default: nothing.
+    fn forget_admitted(&self, id: u64) {
+        let _ = id;
+    }
+}
+
+/// How [`Breaker::admit_start`] took a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admitting {
+    /// Decided now.
+    Now(Result<Ticket, Rejected>),
+    /// Decided later: [`Breaker::poll_admitted`] with this id answers.
+    Later(u64),
+}
+
+/// A permit decided later: a future over [`Breaker::poll_admitted`], holding the breaker's
+/// handle (see [`acquire_awaiting`]). Dropping it before the answer tells the breaker
+/// ([`Breaker::forget_admitted`]), which gives back a ticket granted meanwhile.
+#[must_use = "futures do nothing unless polled"]
+pub struct AdmitFuture<H: Handle> {
+    waiting: Option<(H, u64)>,
+}
+
+// No field is pinned.
+impl<H: Handle> Unpin for AdmitFuture<H> {}
+
+impl<H: Handle> Future for AdmitFuture<H> {
+    type Output = Result<Permit<H>, Rejected>;
+
+    fn poll(self: core::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let Some((handle, id)) = &this.waiting else {
+            // Polled after it answered.
+            return Poll::Pending;
+        };
+        let answer = match handle.breaker().poll_admitted(*id, cx) {
+            Poll::Ready(answer) => answer,
+            Poll::Pending => return Poll::Pending,
+        };
+        let Some((handle, _)) = this.waiting.take() else {
+            return Poll::Pending;
+        };
+        Poll::Ready(answer.map(|ticket| permit_for(handle, ticket)))
+    }
+}
+
+impl<H: Handle> Drop for AdmitFuture<H> {
+    fn drop(&mut self) {
+        if let Some((handle, id)) = self.waiting.take() {
+            handle.breaker().forget_admitted(id);
+        }
+    }
+}
+
+impl<H: Handle> fmt::Debug for AdmitFuture<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdmitFuture")
+            .field("id", &self.waiting.as_ref().map(|(_, id)| *id))
+            .finish()
+    }
+}
+
+/// A permit for a ticket the breaker granted, reported as admitted (as `try_acquire` does).
+fn permit_for<H: Handle>(handle: H, ticket: Ticket) -> Permit<H> {
+    // The permit exists before any listener runs: a panicking listener drops it, which gives a
+    // half-open trial slot back.
+    let permit = Permit::new(handle, ticket);
+    permit.handle().breaker().admitted(&ticket);
+    permit
+}
+
+/// How the awaiting paths ask for a permit from a breaker kind that decides admissions later
+/// ([`Breaker::awaits_admission`]): the answer now, or a future for it.
+pub enum Acquiring<H: Handle> {
+    /// Decided now.
+    Now(Result<Permit<H>, Rejected>),
+    /// Decided later.
+    Later(AdmitFuture<H>),
+}
+
+/// Asks `handle`'s breaker for a permit with [`Breaker::admit_start`].
+pub fn acquire_awaiting<H: Handle>(handle: H) -> Acquiring<H> {
+    match handle.breaker().admit_start() {
+        Admitting::Now(answer) => Acquiring::Now(answer.map(|ticket| permit_for(handle, ticket))),
+        Admitting::Later(id) => Acquiring::Later(AdmitFuture {
+            waiting: Some((handle, id)),
+        }),
+    }
+}
+
+impl<H: Handle> fmt::Debug for Acquiring<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Acquiring::Now(a) => f.debug_tuple("Now").field(&a.is_ok()).finish(),
+            Acquiring::Later(w) => f.debug_tuple("Later").field(w).finish(),
+        }
+    }
 }
 
 /// How [`Breaker::report_start`] took a report.

@@ -172,3 +172,83 @@ fn conclude_async_awaits_as_the_call_future_does() {
         Poll::Ready(Err(Error::Tripped("down")))
     );
 }
+
+/// Admits "through a remote store": answered when the test says so.
+#[derive(Default)]
+struct Gate {
+    clock: ManualClock,
+    answer: Cell<Option<bool>>,
+    admitted: Cell<u32>,
+    forgotten: RefCell<Vec<u64>>,
+}
+
+impl Breaker for Gate {
+    type Clock = ManualClock;
+    fn clock(&self) -> &ManualClock {
+        &self.clock
+    }
+    fn name(&self) -> &'static str {
+        "gate"
+    }
+    fn admit(&self) -> Result<Ticket, Rejected> {
+        Err(Rejected::new("gate", State::HalfOpen, None))
+    }
+    fn admitted(&self, _: &Ticket) {
+        self.admitted.set(self.admitted.get() + 1);
+    }
+    fn report(&self, _: &Ticket, _: End<'_>) -> Option<Transition> {
+        None
+    }
+    fn trip_error(&self) -> bool {
+        true
+    }
+    fn state(&self) -> State {
+        State::HalfOpen
+    }
+    fn wait_hint(&self, _: breaker_core::Instant) -> WaitHint {
+        WaitHint::Poll
+    }
+    fn awaits_admission(&self) -> bool {
+        true
+    }
+    fn admit_start(&self) -> breaker_core::Admitting {
+        breaker_core::Admitting::Later(9)
+    }
+    fn poll_admitted(&self, id: u64, _: &mut Context<'_>) -> Poll<Result<Ticket, Rejected>> {
+        assert_eq!(id, 9);
+        match self.answer.take() {
+            Some(true) => Poll::Ready(Ok(Ticket::new(3, true, None))),
+            Some(false) => Poll::Ready(self.admit()),
+            None => Poll::Pending,
+        }
+    }
+    fn forget_admitted(&self, id: u64) {
+        self.forgotten.borrow_mut().push(id);
+    }
+}
+
+#[test]
+fn the_call_future_awaits_an_admission_decided_later() {
+    let g = Gate::default();
+    let mut call = pin!((&g).call_async(async { Ok::<_, ()>(4) }));
+    assert!(call.as_mut().poll(&mut cx()).is_pending());
+    assert!(call.as_mut().poll(&mut cx()).is_pending());
+    assert_eq!(g.admitted.get(), 0);
+    g.answer.set(Some(true));
+    assert_eq!(call.as_mut().poll(&mut cx()), Poll::Ready(Ok(4)));
+    assert_eq!(g.admitted.get(), 1, "the admission was reported once");
+    // Refused later: the call's answer is the refusal, and its future never ran.
+    let mut call = pin!((&g).call_async(async { Ok::<_, ()>(5) }));
+    assert!(call.as_mut().poll(&mut cx()).is_pending());
+    g.answer.set(Some(false));
+    assert!(matches!(
+        call.as_mut().poll(&mut cx()),
+        Poll::Ready(Err(Error::Rejected(_)))
+    ));
+    // Dropped while waiting: forgotten, so a slot granted meanwhile can go back.
+    {
+        let mut call = Box::pin((&g).call_async(async { Ok::<_, ()>(6) }));
+        assert!(call.as_mut().poll(&mut cx()).is_pending());
+    }
+    assert_eq!(*g.forgotten.borrow(), [9]);
+}

@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use breaker_core::machine::{Admission, Fixed, Machine, Manual, Outcome, Report, Transition};
 use breaker_core::window::{NoWindow, Window, WindowKind};
 use breaker_core::{
-    Breaker, CircuitBreaker, Clock, Config, Duration, End, Instant, Listener, Rejected, Reported,
-    State, Stats, Ticket, WaitHint,
+    Admitting, Breaker, CircuitBreaker, Clock, Config, Duration, End, Instant, Listener, Rejected,
+    Reported, State, Stats, Ticket, WaitHint,
 };
 use futures_util::StreamExt;
 use tokio::sync::{mpsc, oneshot};
@@ -159,6 +159,27 @@ struct Waiters {
     rt: tokio::runtime::Handle,
     next: u64,
     map: std::collections::HashMap<u64, Waiter>,
+    /// Calls awaiting a trial slot (`Breaker::admit_start`), by id.
+    admits: std::collections::HashMap<u64, AdmitWaiter>,
+}
+
+struct AdmitWaiter {
+    answer: oneshot::Receiver<Result<Reply, StoreError>>,
+    /// The wait ends here with the outage policy's answer (`Options::redis_timeout`).
+    timeout: core::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl Waiters {
+    fn id(&mut self) -> u64 {
+        let id = self.next;
+        self.next = self.next.wrapping_add(1);
+        id
+    }
+
+    fn timeout(&self, t: core::time::Duration) -> core::pin::Pin<Box<tokio::time::Sleep>> {
+        let _rt = self.rt.enter();
+        Box::pin(tokio::time::sleep(t))
+    }
 }
 
 struct Waiter {
@@ -340,6 +361,7 @@ where
                 rt: tokio::runtime::Handle::current(),
                 next: 0,
                 map: std::collections::HashMap::new(),
+                admits: std::collections::HashMap::new(),
             }),
         });
         let driver = tokio::spawn(drive(Arc::downgrade(&inner), rx));
@@ -587,12 +609,8 @@ impl<C: Clock, L: Events, W: Window> Inner<C, L, W> {
             let (tx, rx) = oneshot::channel();
             let id = {
                 let mut w = inner.waiters();
-                let id = w.next;
-                w.next = w.next.wrapping_add(1);
-                let timeout = {
-                    let _rt = w.rt.enter();
-                    Box::pin(tokio::time::sleep(inner.options.redis_timeout))
-                };
+                let id = w.id();
+                let timeout = w.timeout(inner.options.redis_timeout);
                 w.map.insert(
                     id,
                     Waiter {
@@ -946,7 +964,17 @@ impl<C: Clock, L: Events, W: Window> Inner<C, L, W> {
                 match reply {
                     Some(tx) => {
                         let e = r.as_ref().err().map(copy_error);
-                        let _ = tx.send(r);
+                        if let Err(Ok(reply)) = tx.send(r) {
+                            // Its waiter went away (an awaited admission that timed out or
+                            // was dropped): a trial slot granted to nobody goes back now.
+                            if let Some(Admission::Admitted {
+                                generation,
+                                trial: true,
+                            }) = reply.admission
+                            {
+                                self.give_back(con, generation).await?;
+                            }
+                        }
                         e.map_or(Ok(()), Err)
                     }
                     None => r.map(drop),
@@ -998,6 +1026,18 @@ impl<C: Clock, L: Events, W: Window> Inner<C, L, W> {
                 Ok(())
             }
         }
+    }
+
+    /// Gives back a trial slot of `generation` that no caller will use (an ignored trial).
+    async fn give_back(
+        &self,
+        con: &mut redis::aio::MultiplexedConnection,
+        generation: u32,
+    ) -> Result<(), StoreError> {
+        let report = Report::new(generation, Outcome::Ignored);
+        let r = self.run(con, Op::Record(report)).await?;
+        self.observe_reply(&r, false);
+        Ok(())
     }
 
     /// Whether a report from the seam still changes the shared machine, judged from the view,
@@ -1349,6 +1389,130 @@ impl<C: Clock, L: Events, W: Window> Breaker for RedisBreaker<C, L, W> {
 
     fn forget_reported(&self, id: u64) {
         self.inner.waiters().map.remove(&id);
+    }
+
+    /// Half-open (or open past its deadline) with no slot held: the call futures and the timer
+    /// policy await a trial slot from Redis (one round trip) instead of being refused once.
+    #[inline]
+    fn awaits_admission(&self) -> bool {
+        true
+    }
+
+    /// As `admit`, except that a call that would be refused only because this process holds
+    /// no trial slot asks Redis for one and waits for the answer (within
+    /// `Options::redis_timeout`; past it, the outage policy answers).
+    fn admit_start(&self) -> Admitting {
+        let inner = &self.inner;
+        let w = inner.fast.load(Ordering::Acquire);
+        if admits_without_redis(w) || w & UP == 0 {
+            return Admitting::Now(self.admit());
+        }
+        let local = inner.clock.now();
+        let (left, grant, state) = {
+            let mut v = inner.lock();
+            let now = v.server_now(local);
+            match v.machine.open_time_left(now) {
+                Some(left) => (Some(left), None, v.machine.state),
+                None => (None, v.grants.pop(), v.machine.state),
+            }
+        };
+        if let Some(left) = left {
+            return Admitting::Now(Err(inner.reject(State::Open, Some(left))));
+        }
+        if let Some(g) = grant {
+            return Admitting::Now(Ok(Ticket::new(g.generation, true, inner.start())));
+        }
+        if !matches!(state, State::Open | State::HalfOpen) {
+            return Admitting::Now(self.admit());
+        }
+        let (tx, rx) = oneshot::channel();
+        let id = {
+            let mut w = inner.waiters();
+            let id = w.id();
+            let timeout = w.timeout(inner.options.redis_timeout);
+            w.admits.insert(
+                id,
+                AdmitWaiter {
+                    answer: rx,
+                    timeout,
+                },
+            );
+            id
+        };
+        if inner.send(Cmd::Run(Op::Acquire, Some(tx))) {
+            return Admitting::Later(id);
+        }
+        inner.waiters().admits.remove(&id);
+        Admitting::Now(self.admit())
+    }
+
+    fn poll_admitted(
+        &self,
+        id: u64,
+        cx: &mut core::task::Context<'_>,
+    ) -> core::task::Poll<Result<Ticket, Rejected>> {
+        use core::future::Future as _;
+        use core::task::Poll;
+        let inner = &self.inner;
+        let answer = {
+            let mut w = inner.waiters();
+            let Some(waiter) = w.admits.get_mut(&id) else {
+                return Poll::Ready(self.admit());
+            };
+            let answer = match core::pin::Pin::new(&mut waiter.answer).poll(cx) {
+                Poll::Ready(answer) => answer.ok().and_then(Result::ok),
+                Poll::Pending => match waiter.timeout.as_mut().poll(cx) {
+                    Poll::Ready(()) => {
+                        // Closed first, so that an answer is either in now (and used) or
+                        // refused to the driver, which then gives a granted slot back.
+                        waiter.answer.close();
+                        waiter.answer.try_recv().ok().and_then(Result::ok)
+                    }
+                    Poll::Pending => return Poll::Pending,
+                },
+            };
+            w.admits.remove(&id);
+            answer
+        };
+        // Listeners run with no lock held.
+        Poll::Ready(match answer {
+            Some(Reply {
+                admission: Some(Admission::Admitted { generation, trial }),
+                ..
+            }) => Ok(Ticket::new(generation, trial, inner.start())),
+            Some(r) => {
+                let retry = match r.admission {
+                    Some(Admission::Rejected { retry_after }) => retry_after,
+                    _ => None,
+                };
+                Err(inner.reject(r.machine.state, retry))
+            }
+            // Redis did not answer in time, or is away: the outage policy answers.
+            None => inner.admit_outage(),
+        })
+    }
+
+    fn forget_admitted(&self, id: u64) {
+        let waiter = self.inner.waiters().admits.remove(&id);
+        let Some(mut waiter) = waiter else { return };
+        // Closed first: an answer already in is taken here, and a slot it granted to nobody
+        // goes back; one not in yet is refused to the driver, which gives the slot back.
+        waiter.answer.close();
+        if let Ok(Ok(Reply {
+            admission:
+                Some(Admission::Admitted {
+                    generation,
+                    trial: true,
+                }),
+            ..
+        })) = waiter.answer.try_recv()
+        {
+            self.inner.send(Cmd::Report {
+                report: Report::new(generation, Outcome::Ignored),
+                trial: true,
+                done: None,
+            });
+        }
     }
 
     fn trip_error(&self) -> bool {

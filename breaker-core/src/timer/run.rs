@@ -280,6 +280,13 @@ where
     let mut slot_deadline: Option<Instant> = None;
     let refused = loop {
         let admitted = match policy.wait {
+            // Inlined `false` for a breaker kind that admits at once: the plain path.
+            None if ctx.handle.breaker().awaits_admission() => {
+                match crate::seam::acquire_awaiting(ctx.handle.clone()) {
+                    crate::seam::Acquiring::Now(admitted) => admitted,
+                    crate::seam::Acquiring::Later(wait) => wait.await,
+                }
+            }
             None => ctx.handle.clone().try_acquire(),
             Some(max) => {
                 wait_until(
