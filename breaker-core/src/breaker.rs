@@ -615,13 +615,20 @@ where
     /// # });
     /// ```
     #[inline]
-    pub fn call_async<F>(&self, future: F) -> Call<&Self, F, classify::Errors> {
+    pub fn call_async<F: core::future::Future>(
+        &self,
+        future: F,
+    ) -> Call<&Self, F, classify::Errors> {
         Call::new(self, classify::Errors, future)
     }
 
     /// Runs `future` through the breaker, with `classify` deciding how its result counts.
     #[inline]
-    pub fn call_async_classified<F, P>(&self, classify: P, future: F) -> Call<&Self, F, P> {
+    pub fn call_async_classified<F: core::future::Future, P>(
+        &self,
+        classify: P,
+        future: F,
+    ) -> Call<&Self, F, P> {
         Call::new(self, classify, future)
     }
 

@@ -28,6 +28,18 @@ where
     }
 }
 
+/// tokio's timer on a given runtime: usable from a thread outside it.
+#[cfg(feature = "tokio")]
+struct TokioIn(tokio::runtime::Handle);
+
+#[cfg(feature = "tokio")]
+impl DynTimer for TokioIn {
+    fn sleep(&self, d: Duration) -> Task {
+        let _in = self.0.enter();
+        Box::pin(tokio::time::sleep(d))
+    }
+}
+
 /// How a [`crate::RedisBreaker`] runs its background driver (the connection, pub/sub, polling,
 /// the queue of reports) and its timers (the Redis timeout, the poll and flush intervals, trial
 /// reservations): a spawner and a [`breaker_core::runtime::Timer`], the trait every runtime
@@ -88,11 +100,24 @@ impl Executor {
     /// `RedisBreaker::new` returns [`crate::BuildError::NoExecutor`]).
     #[cfg(feature = "tokio")]
     pub fn tokio() -> Self {
-        Executor {
-            spawn: Arc::new(|task| drop(tokio::spawn(task))),
-            timer: Arc::new(breaker_tokio::Tokio),
-            name: "tokio",
-            here: || tokio::runtime::Handle::try_current().is_ok(),
+        // The runtime found here: the driver is spawned on it, and the timers of calls waiting
+        // for Redis's answer are its timers, whichever executor polls those calls.
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => Executor {
+                spawn: Arc::new({
+                    let rt = rt.clone();
+                    move |task| drop(rt.spawn(task))
+                }),
+                timer: Arc::new(TokioIn(rt)),
+                name: "tokio",
+                here: || true,
+            },
+            Err(_) => Executor {
+                spawn: Arc::new(|task| drop(tokio::spawn(task))),
+                timer: Arc::new(breaker_tokio::Tokio),
+                name: "tokio",
+                here: || tokio::runtime::Handle::try_current().is_ok(),
+            },
         }
     }
 

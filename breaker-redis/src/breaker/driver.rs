@@ -172,8 +172,8 @@ async fn session<
                     );
                 };
                 if let Ok(payload) = msg.get_payload::<String>() {
-                    if let Some((seq, m, now)) = parse_event(&payload) {
-                        inner.observe(seq, m, now, false);
+                    if let Some(e) = parse_event(&payload, inner.config.settings()) {
+                        inner.observe(e.seq, e.machine, e.now, false, e.cause);
                     }
                 }
             }

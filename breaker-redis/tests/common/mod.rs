@@ -112,6 +112,8 @@ pub struct Count {
     pub corrupt: AtomicUsize,
     pub opened: AtomicUsize,
     pub store_errors: AtomicUsize,
+    /// Every state change heard, in order.
+    pub changes: std::sync::Mutex<Vec<Transition>>,
 }
 
 impl Listener for &'static Count {
@@ -119,6 +121,7 @@ impl Listener for &'static Count {
         if t.to == State::Open {
             self.opened.fetch_add(1, Ordering::SeqCst);
         }
+        self.changes.lock().unwrap().push(*t);
     }
 }
 
