@@ -41,7 +41,9 @@ use crate::runtime::Timer;
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Ticket {
     token: u64,
-    // `NO_START` when the call is not timed: instants stay below `MAX_INSTANT_MICROS`.
+    // `NO_START` when the call is not timed. Clocks keep instants at or below
+    // `MAX_INSTANT_MICROS`, but `Ticket::new` is public: it moves a start at `NO_START` itself
+    // one microsecond earlier rather than let it read back as "not timed".
     start: u64,
     generation: u32,
     // 0 or 1: a `u32` rather than a `bool`, so that the ticket has no padding to copy.
@@ -64,11 +66,17 @@ impl fmt::Debug for Ticket {
 impl Ticket {
     /// A ticket for a call admitted in `generation`; `trial` when it is a half-open trial;
     /// `start` when the breaker times calls (the slow-call rule).
+    ///
+    /// [`Ticket::started_at`] gives `start` back, except that an instant of `u64::MAX` µs (far
+    /// past [`crate::clock::MAX_INSTANT_MICROS`], which no clock may report) reads back one
+    /// microsecond earlier: a timed call stays timed.
     pub const fn new(generation: u32, trial: bool, start: Option<Instant>) -> Self {
         Ticket {
             generation,
             trial: trial as u32,
             start: match start {
+                // `NO_START` stands for "not timed".
+                Some(start) if start.as_micros() == NO_START => NO_START - 1,
                 Some(start) => start.as_micros(),
                 None => NO_START,
             },

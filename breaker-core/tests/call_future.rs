@@ -13,9 +13,10 @@ use std::panic::catch_unwind;
 use std::sync::Arc;
 use std::task::Wake;
 
+use breaker_core::clock::MAX_INSTANT_MICROS;
 use breaker_core::{
     Breaker, CircuitBreaker, Clock, Config, Duration, Error, Handle, Instant, Listener,
-    ManualClock, Outcome, Rejected, State, Stats, Transition,
+    ManualClock, Outcome, Rejected, State, Stats, Ticket, Transition,
 };
 
 /// Every event a call can cause, counted; and switches that make one listener method panic
@@ -523,6 +524,31 @@ fn call_over_an_arc_handle_gives_its_share_back() {
     }));
     assert!(matches!(r, Err(Error::Rejected(_))));
     assert_eq!(Arc::strong_count(&b), 1);
+}
+
+/// A ticket keeps the start it was given: no instant a public constructor accepts reads back
+/// as "not timed".
+#[test]
+fn a_ticket_keeps_its_start() {
+    for micros in [0, 1, MAX_INSTANT_MICROS - 1, MAX_INSTANT_MICROS] {
+        let t = Ticket::new(3, true, Some(Instant::from_micros(micros)));
+        assert_eq!(t.started_at(), Some(Instant::from_micros(micros)));
+        assert_eq!((t.generation(), t.is_trial()), (3, true));
+    }
+    assert_eq!(Ticket::new(3, false, None).started_at(), None);
+    // Beyond the clock contract (`MAX_INSTANT_MICROS`): still exact, and still timed at
+    // `u64::MAX` (the ticket's own "not timed" value), one microsecond earlier.
+    for micros in [MAX_INSTANT_MICROS + 1, u64::MAX - 1] {
+        let t = Ticket::new(3, false, Some(Instant::from_micros(micros)));
+        assert_eq!(t.started_at(), Some(Instant::from_micros(micros)));
+    }
+    let t = Ticket::new(3, false, Some(Instant::from_micros(u64::MAX)));
+    assert_eq!(
+        t.started_at(),
+        Some(Instant::from_micros(u64::MAX - 1)),
+        "a start at u64::MAX µs became 'not timed'"
+    );
+    assert_ne!(t, Ticket::new(3, false, None));
 }
 
 /// An open breaker without a driver refuses from its published deadline inline: the same
