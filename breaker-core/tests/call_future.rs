@@ -617,3 +617,79 @@ fn undriven_refusal_matches_the_time_left_and_admits_at_the_deadline() {
     );
     Breaker::report(&b, &admitted.ticket, breaker_core::End::Cancelled);
 }
+
+/// Threads race `Call` futures for two trial slots, ending each one way or another (dropped while
+/// pending, dropped before its first poll, completed, refused): no slot leaks, every admission
+/// is reported exactly once, and both slots are free at the end. (No fairness is promised: two
+/// threads may keep the slots between them while the others are refused.) Outcomes are
+/// classified as ignored, so the breaker stays half-open throughout.
+#[test]
+fn racing_calls_leak_no_trial_slot() {
+    const THREADS: usize = 4;
+    const ROUNDS: usize = 2_000;
+    let clock = ManualClock::new();
+    let events = Events::default();
+    let config = Config::builder()
+        .failure_threshold(1)
+        .open_for(Duration::from_secs(1))
+        .half_open_trials(2)
+        .half_open_max_wait(Duration::MAX)
+        .build()
+        .unwrap();
+    let b = CircuitBreaker::with_clock_and_listener(&clock, config, &events);
+    trip(&b, &clock, &events);
+    let ignore = |_: &Result<u32, &str>| Outcome::Ignored;
+    let start = std::sync::Barrier::new(THREADS);
+    let admitted_per_thread: Vec<usize> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let (b, start) = (&b, &start);
+                s.spawn(move || {
+                    start.wait();
+                    let mut admitted = 0;
+                    for round in 0..ROUNDS {
+                        let mut call =
+                            Box::pin(b.call_async_classified(ignore, PendingOnce::default()));
+                        if (round + t) % 4 == 3 {
+                            drop(call); // never polled
+                            continue;
+                        }
+                        match poll_once(call.as_mut()) {
+                            Poll::Pending => admitted += 1,
+                            Poll::Ready(Err(Error::Rejected(_))) => continue,
+                            Poll::Ready(other) => panic!("unexpected {other:?}"),
+                        }
+                        if (round + t) % 2 == 0 {
+                            assert!(poll_once(call.as_mut()).is_ready());
+                        }
+                        std::thread::yield_now();
+                        drop(call);
+                    }
+                    admitted
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    let total: usize = admitted_per_thread.iter().sum();
+    println!(
+        "admitted per thread: {admitted_per_thread:?}, refused: {}",
+        Events::get(&events.rejected)
+    );
+    assert!(total > 0);
+    assert_eq!(events.admitted(), total + 1, "{admitted_per_thread:?}");
+    assert_eq!(
+        events.ended(),
+        events.admitted(),
+        "each admission reported once"
+    );
+    assert_eq!(
+        Events::get(&events.ignored) + events.cancelled(),
+        total,
+        "an outcome or a cancellation each"
+    );
+    let s = b.stats();
+    assert_eq!((s.state, s.half_open_trials), (State::HalfOpen, 0), "{s:?}");
+    let (p, q) = (b.try_acquire().unwrap(), b.try_acquire().unwrap());
+    assert!(p.is_trial() && q.is_trial(), "both slots free");
+}
