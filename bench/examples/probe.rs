@@ -1,4 +1,5 @@
-//! Instruction-count probe for one path: `probe [sync|window|reject]`; run under callgrind.
+//! Instruction-count probe for one path: `probe [sync|async|window|reject]`; run under
+//! callgrind. `async` polls `call_async` of a ready future once, with a no-op waker.
 use breaker_core::{CircuitBreaker, Config, CountWindow, Duration, StdClock};
 use std::hint::black_box;
 
@@ -38,6 +39,26 @@ fn main() {
             b.open();
             run(n, || {
                 black_box(&b).call(|| black_box(Ok::<(), ()>(()))).is_ok()
+            });
+        }
+        "async" => {
+            let config = Config::builder().build().unwrap();
+            let b = CircuitBreaker::<StdClock, _>::new(&config);
+            struct Noop;
+            impl std::task::Wake for Noop {
+                fn wake(self: std::sync::Arc<Self>) {}
+            }
+            // `Waker::noop` is newer than the workspace's MSRV.
+            let waker = std::task::Waker::from(std::sync::Arc::new(Noop));
+            let mut cx = std::task::Context::from_waker(&waker);
+            run(n, || {
+                let call =
+                    black_box(&b).call_async(std::future::ready(black_box(Ok::<(), ()>(()))));
+                let mut call = std::pin::pin!(call);
+                matches!(
+                    std::future::Future::poll(call.as_mut(), &mut cx),
+                    std::task::Poll::Ready(Ok(()))
+                )
             });
         }
         _ => {

@@ -104,6 +104,9 @@ impl Backoff {
     }
 
     /// [`Backoff::nominal`] in microseconds.
+    // Out of line: the transitions and the deadline helper each need it, and its 64-bit
+    // saturating loop inlined at each is flash a microcontroller pays for.
+    #[inline(never)]
     pub const fn nominal_micros(&self, opens: u8) -> u64 {
         let mut d = self.base;
         let mut k = 0;

@@ -133,7 +133,9 @@ enum Publish {
     Help,
 }
 
-/// A deadline as stored in the deadline word: microseconds, `NEVER` for none.
+/// A deadline as stored in the deadline word: microseconds, `NEVER` for none. Out of line: each
+/// publishing path needs it (flash).
+#[inline(never)]
 fn deadline_micros(d: Option<Instant>) -> u64 {
     d.map_or(NEVER, |d| d.as_micros().min(NEVER - 1))
 }
@@ -147,8 +149,16 @@ struct LiveEnv<'a, C> {
 }
 
 impl<C: Clock> Env for LiveEnv<'_, C> {
+    // Out of line: the transitions ask for the time in many places, and a runtime's clock read
+    // (embassy's: a critical section and a tick conversion) with the caching around it, inlined
+    // at each of them, is what a firmware pays for in flash. A call costs a nanosecond on paths
+    // that already do a compare-and-swap.
+    #[inline(never)]
     fn now(&mut self) -> Instant {
-        *self.now.get_or_insert_with(|| self.clock.now())
+        match self.now {
+            Some(now) => now,
+            None => *self.now.insert(self.clock.now()),
+        }
     }
     fn random(&mut self) -> u32 {
         self.random.map_or(0, |r| r.next_u32())
@@ -341,48 +351,63 @@ where
         loop {
             let m = self.load(word);
             let step = f(m, env);
-            if step.transition.is_none() && step.next.deadline != m.deadline {
-                // A deadline that changes within a generation (the half-open maximum wait
-                // restarting with a trial) is published before the word that relies on it, so no
-                // reader pairs the new trial with the old deadline.
-                let micros = deadline_micros(step.next.deadline);
-                let since = self.transitions.load(Ordering::Relaxed);
-                self.publish_deadline(step.next.generation, since, micros, Publish::Later);
-            }
-            let next = pack(&step.next);
-            if next == word {
-                // Nothing to write. But a deadline read as unpublished may instead belong to a
-                // transition that replaced `word` meanwhile (say, open → half-open): an answer
-                // from that stale pair (a rejection as still open) stands only if `word` does.
-                if m.deadline.is_some() || !matches!(m.state, State::Open | State::HalfOpen) {
-                    return step;
-                }
-                let current = self.word.load(Ordering::Acquire);
-                if current == word {
-                    return step;
-                }
-                word = current;
-                continue;
-            }
-            match self
-                .word
-                .compare_exchange_weak(word, next, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => {
-                    if step.transition.is_some() {
-                        // First, so that at most one transition per thread is ever uncounted.
-                        let since = self.transitions.fetch_add(1, Ordering::Relaxed);
-                        self.publish(&step.next, since.wrapping_add(1));
-                    }
-                    return step;
-                }
-                Err(actual) => word = actual,
+            match self.commit(word, &m, &step.next, step.transition.is_some()) {
+                None => return step,
+                Some(actual) => word = actual,
             }
         }
     }
 
+    /// `apply`'s attempt to move from `m` (loaded as `word`) to `next`: `None` once settled
+    /// (written, or nothing to write), or the word to retry from. Not generic, and out of line:
+    /// one copy for every transition (flash on a microcontroller).
+    #[inline(never)]
+    fn commit(&self, word: u64, m: &Machine, next: &Machine, transition: bool) -> Option<u64> {
+        if !transition && next.deadline != m.deadline {
+            // A deadline that changes within a generation (the half-open maximum wait
+            // restarting with a trial) is published before the word that relies on it, so no
+            // reader pairs the new trial with the old deadline.
+            self.publish_later(next);
+        }
+        let packed = pack(next);
+        if packed == word {
+            // Nothing to write. But a deadline read as unpublished may instead belong to a
+            // transition that replaced `word` meanwhile (say, open → half-open): an answer
+            // from that stale pair (a rejection as still open) stands only if `word` does.
+            if m.deadline.is_some() || !matches!(m.state, State::Open | State::HalfOpen) {
+                return None;
+            }
+            let current = self.word.load(Ordering::Acquire);
+            return if current == word { None } else { Some(current) };
+        }
+        match self
+            .word
+            .compare_exchange_weak(word, packed, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => {
+                if transition {
+                    // First, so that at most one transition per thread is ever uncounted.
+                    let since = self.transitions.fetch_add(1, Ordering::Relaxed);
+                    self.publish(next, since.wrapping_add(1));
+                }
+                None
+            }
+            Err(actual) => Some(actual),
+        }
+    }
+
+    /// Publishes the deadline of `next`, which changed within its generation (see `apply`). Out
+    /// of line: every path that can change the state shares one copy.
+    #[inline(never)]
+    fn publish_later(&self, next: &Machine) {
+        let micros = deadline_micros(next.deadline);
+        let since = self.transitions.load(Ordering::Relaxed);
+        self.publish_deadline(next.generation, since, micros, Publish::Later);
+    }
+
     /// After a winning transition: publish its deadline and start a closed period with an empty
-    /// window.
+    /// window. Out of line: every path that can change the state shares one copy.
+    #[inline(never)]
     fn publish(&self, m: &Machine, since: u64) {
         match m.state {
             State::Open | State::HalfOpen => {
@@ -488,23 +513,30 @@ where
     /// that panics must not leave it undone).
     #[inline]
     fn transitioned(&self, transition: Option<Transition>, env: &mut LiveEnv<'_, C>) {
-        if let Some(t) = transition {
-            if t.to == State::Open {
-                // ops: the last trip's reason, kept with when it happened (see `last_trip`).
-                if let Reason::FailureRate { window, .. } | Reason::SlowCallRate { window, .. } =
-                    t.reason
-                {
-                    self.window.keep_evidence(window);
-                }
-                let code = crate::stats::trip_code(&t.reason);
-                self.opened_at.store(
-                    env.now().as_micros().min(NEVER) << 12 | code,
-                    Ordering::Relaxed,
-                );
-            }
-            // After the deadline was published: a woken driver reads it.
-            self.waker.wake();
+        if let Some(t) = &transition {
+            self.transitioned_to(t, env);
         }
+    }
+
+    /// [`CircuitBreaker::transitioned`] for a transition: out of line, so that every path that
+    /// can change the state shares one copy (flash on a microcontroller).
+    #[inline(never)]
+    fn transitioned_to(&self, t: &Transition, env: &mut LiveEnv<'_, C>) {
+        if t.to == State::Open {
+            // ops: the last trip's reason, kept with when it happened (see `last_trip`).
+            if let Reason::FailureRate { window, .. } | Reason::SlowCallRate { window, .. } =
+                t.reason
+            {
+                self.window.keep_evidence(window);
+            }
+            let code = crate::stats::trip_code(&t.reason);
+            self.opened_at.store(
+                env.now().as_micros().min(NEVER) << 12 | code,
+                Ordering::Relaxed,
+            );
+        }
+        // After the deadline was published: a woken driver reads it.
+        self.waker.wake();
     }
 
     #[inline]
@@ -583,13 +615,20 @@ where
     /// # });
     /// ```
     #[inline]
-    pub fn call_async<F>(&self, future: F) -> Call<&Self, F, classify::Errors> {
+    pub fn call_async<F: core::future::Future>(
+        &self,
+        future: F,
+    ) -> Call<&Self, F, classify::Errors> {
         Call::new(self, classify::Errors, future)
     }
 
     /// Runs `future` through the breaker, with `classify` deciding how its result counts.
     #[inline]
-    pub fn call_async_classified<F, P>(&self, classify: P, future: F) -> Call<&Self, F, P> {
+    pub fn call_async_classified<F: core::future::Future, P>(
+        &self,
+        classify: P,
+        future: F,
+    ) -> Call<&Self, F, P> {
         Call::new(self, classify, future)
     }
 
@@ -640,6 +679,7 @@ where
             if m.deadline.is_none() {
                 self.help_publish(&m, &mut env);
             } else if let Some(left) = m.open_time_left(env.now()) {
+                // Rare here: `admit_fast` answers the common rejection inline.
                 return Err(self.reject(State::Open, Some(left)));
             }
         }
@@ -823,10 +863,12 @@ where
             _ => None,
         };
         let slow = matches!((elapsed, s.slow_call_micros()), (Some(e), Some(t)) if e >= t);
-        let mut window_trips = window_verdict.is_some();
+        let kind = self.window_kind();
+        // Without a window nothing trips one: said so that the compiler drops the window rules
+        // (their reasons and rates) from a breaker that has none.
+        let mut window_trips = kind != WindowKind::None && window_verdict.is_some();
         let mut window = window_verdict.unwrap_or_default();
         let word = self.word.load(Ordering::Acquire);
-        let kind = self.window_kind();
         // After the word: a report judged stale against a later count is stale against `word`.
         let generation = self.current(generation, since);
         if window_verdict.is_none() && kind != WindowKind::None {

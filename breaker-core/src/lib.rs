@@ -66,8 +66,11 @@ pub use error::{Error, LimitReached, Rejected};
 pub use future::Call;
 pub use listener::Listener;
 pub use machine::{Outcome, Reason, State, Transition};
-pub use permit::Permit;
+pub use permit::{Concluded, Permit};
 pub use policy::Policy;
-pub use seam::{Admitted, Breaker, End, Handle, Ticket, WaitHint};
+pub use seam::{
+    AdmitFuture, Admitted, Admitting, Breaker, End, Handle, ReportFuture, Reported, Ticket,
+    WaitHint,
+};
 pub use stats::{Stats, Trip};
 pub use window::{CountWindow, Counts, NoWindow, TimeWindow};

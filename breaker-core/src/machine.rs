@@ -471,6 +471,7 @@ impl Machine {
     }
 
     /// A step to `next`, which changes state (starts a generation) for `reason`.
+    #[inline(never)]
     fn step<T>(self, next: Machine, value: T, reason: Reason) -> Step<T> {
         let transition = if next.generation != self.generation {
             Some(Transition {
@@ -490,6 +491,7 @@ impl Machine {
     }
 
     /// A step to `next` within the same generation: no state change.
+    #[inline(never)]
     fn stay<T>(self, next: Machine, value: T) -> Step<T> {
         debug_assert_eq!(next.generation, self.generation);
         Step {
@@ -517,6 +519,7 @@ impl Machine {
         }
     }
 
+    #[inline(never)] // called from `acquire`, `advance` and `manual`: one copy (flash)
     fn half_opened(self, s: &Settings, env: &mut impl Env) -> Machine {
         let deadline = trial_deadline(s, env);
         Machine {

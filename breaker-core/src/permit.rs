@@ -6,7 +6,7 @@ use core::fmt;
 use crate::classify::Classify;
 use crate::error::Error;
 use crate::machine::{Outcome, State, Transition};
-use crate::seam::{Breaker, End, Handle, Ticket};
+use crate::seam::{Breaker, End, Handle, ReportFuture, Reported, Ticket};
 
 /// Leave to make one call, from [`Handle::try_acquire`] (or `CircuitBreaker::try_acquire`).
 ///
@@ -187,6 +187,132 @@ pub(crate) fn settle<B: Breaker + ?Sized, T, E: fmt::Debug>(
                 Error::Inner(e)
             })
         }
+    }
+}
+
+/// What [`Permit::conclude_start`] left to do.
+pub(crate) enum Concluding<H: Handle, T, E> {
+    /// The call's result.
+    Done(Result<T, Error<E>>),
+    /// A failed call whose report is decided later: await the future, then
+    /// [`tripped_or_inner`] with the error and the breaker's `trip_error`.
+    Waiting(ReportFuture<H>, E, bool),
+}
+
+/// The future of [`Permit::conclude_async`]: the call's result, once its report's answer is
+/// in. Dropping it before then tells the breaker ([`Breaker::forget_reported`]); the report
+/// itself stands.
+#[must_use = "futures do nothing unless polled"]
+pub struct Concluded<H: Handle, T, E>(Option<Concluding<H, T, E>>);
+
+// Nothing in it is pinned: the wait and the result move freely.
+impl<H: Handle, T, E> Unpin for Concluded<H, T, E> {}
+
+impl<H: Handle, T, E> core::future::Future for Concluded<H, T, E> {
+    type Output = Result<T, Error<E>>;
+
+    fn poll(
+        self: core::pin::Pin<&mut Self>,
+        cx: &mut core::task::Context<'_>,
+    ) -> core::task::Poll<Self::Output> {
+        use core::task::Poll;
+        let this = self.get_mut();
+        let transition = match &mut this.0 {
+            Some(Concluding::Waiting(wait, _, _)) => match core::pin::Pin::new(wait).poll(cx) {
+                Poll::Ready(t) => t,
+                Poll::Pending => return Poll::Pending,
+            },
+            _ => None,
+        };
+        match this.0.take() {
+            Some(Concluding::Done(r)) => Poll::Ready(r),
+            Some(Concluding::Waiting(_, e, trip_error)) => {
+                Poll::Ready(Err(tripped_or_inner(transition, e, trip_error)))
+            }
+            // Polled after it finished.
+            None => Poll::Pending,
+        }
+    }
+}
+
+impl<H: Handle, T, E> fmt::Debug for Concluded<H, T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Concluded")
+            .field("waiting", &matches!(self.0, Some(Concluding::Waiting(..))))
+            .finish()
+    }
+}
+
+/// The error of a failed call, once its report's state change `t` is known.
+pub(crate) fn tripped_or_inner<E>(t: Option<Transition>, e: E, trip_error: bool) -> Error<E> {
+    if opened(t) && trip_error {
+        Error::Tripped(e)
+    } else {
+        Error::Inner(e)
+    }
+}
+
+impl<H: Handle> Permit<H> {
+    /// [`Permit::conclude`], awaiting the breaker's decision on a failed call when the breaker
+    /// kind decides reports later ([`Breaker::awaits_reports`]: a breaker shared through a
+    /// remote store), so that the call whose failure opens the breaker learns it
+    /// ([`Error::Tripped`], when the configuration asks for it). A success, and every report to
+    /// a breaker kind that decides at once, is [`Permit::conclude`] with no wait.
+    ///
+    /// The report is made at once (as by `conclude`); the future returned only waits for its
+    /// answer, and holds neither the classifier nor the permit.
+    pub fn conclude_async<T, E: fmt::Debug>(
+        self,
+        result: Result<T, E>,
+        classify: &mut impl Classify<T, E>,
+    ) -> Concluded<H, T, E> {
+        Concluded(Some(self.conclude_start(result, classify)))
+    }
+
+    /// The first half of [`Permit::conclude_async`]: reports `result`, and says what is left.
+    #[inline]
+    pub(crate) fn conclude_start<T, E: fmt::Debug>(
+        mut self,
+        result: Result<T, E>,
+        classify: &mut impl Classify<T, E>,
+    ) -> Concluding<H, T, E> {
+        if !self.handle().breaker().awaits_reports() {
+            return Concluding::Done(self.conclude(result, classify));
+        }
+        let outcome = classify.classify(&result);
+        // Cleared after the classifier (whose panic is a cancellation), before the report.
+        self.live = 0;
+        let e = match result {
+            // A success never waits.
+            Ok(v) => {
+                return Concluding::Done(settle(
+                    self.handle.breaker(),
+                    &self.ticket,
+                    Ok(v),
+                    outcome,
+                ))
+            }
+            Err(e) => e,
+        };
+        let trip_error = self.handle().breaker().trip_error();
+        match self
+            .handle
+            .breaker()
+            .report_start(&self.ticket, End::Finished(outcome, Some(&e)))
+        {
+            Reported::Now(t) => Concluding::Done(Err(tripped_or_inner(t, e, trip_error))),
+            Reported::Later(id) => {
+                Concluding::Waiting(ReportFuture::new(self.handle.clone(), id), e, trip_error)
+            }
+        }
+    }
+
+    /// The ticket of an admitted call, the permit given up without a report: the caller (the
+    /// [`crate::Call`] future, which holds its own handle) reports it.
+    #[inline]
+    pub(crate) fn disarm(mut self) -> Ticket {
+        self.live = 0;
+        self.ticket
     }
 }
 

@@ -22,6 +22,7 @@
 
 use core::fmt;
 use core::future::Future;
+use core::task::{Context, Poll};
 
 use crate::classify::{self, Classify};
 use crate::clock::{Clock, Duration, Instant};
@@ -38,7 +39,12 @@ use crate::runtime::Timer;
 /// Plain integers only (24 bytes, no padding): a permit is moved by value through the
 /// call path, and a ticket of scalars stays in registers once that path is inlined, where one
 /// holding an enum (a state change with its reason) went through memory at every move.
+//
+// `repr(C)`, its 8-byte fields first: with a layout left to the compiler, a 32-bit
+// microcontroller copied a `Result` holding a ticket in unaligned parts through `memcpy`
+// (linking the 756-byte library routine into the firmware); aligned, the copies are inline.
 #[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(C)]
 pub struct Ticket {
     token: u64,
     // `NO_START` when the call is not timed. Clocks keep instants at or below
@@ -280,6 +286,233 @@ pub trait Breaker {
     fn observe(&self, event: &crate::listener::Event<'_>) {
         let _ = event;
     }
+
+    /// Whether this breaker kind may decide a report's state change only after
+    /// [`Breaker::report`] has returned (a breaker whose state lives in a remote store decides
+    /// there, a round trip later). When it says so, the call future ([`Handle::call_async`]),
+    /// the timer policy ([`Handle::call_with`]) and [`Permit::conclude_async`] report a failed
+    /// call with [`Breaker::report_start`] and await the decision, so that the call whose
+    /// failure opens the breaker learns it ([`Error::Tripped`]). The default, `false`, is
+    /// inlined into those paths: a breaker kind that decides at once (the in-process breaker)
+    /// takes the synchronous path, whose code is as before.
+    #[inline(always)]
+    fn awaits_reports(&self) -> bool {
+        false
+    }
+
+    /// Reports how an admitted call ended, as [`Breaker::report`] does, but may leave the state
+    /// change to be decided later: [`Reported::Later`] with an id for
+    /// [`Breaker::poll_reported`]. Called instead of `report` (never as well) on the paths
+    /// that await, and only when [`Breaker::awaits_reports`] says so. The default: `report`'s
+    /// answer, now.
+    fn report_start(&self, ticket: &Ticket, end: End<'_>) -> Reported {
+        Reported::Now(self.report(ticket, end))
+    }
+
+    /// The state change of the report taken as [`Reported::Later`]`(id)`, once decided;
+    /// registers `cx`'s waker until then. A breaker kind MUST answer within a bound of its own
+    /// (a remote store's timeout), with `None` when it cannot tell, so that no call waits
+    /// unboundedly for its own report. Asked until it answers once, then never again for
+    /// `id`. The default: `None`.
+    fn poll_reported(&self, id: u64, cx: &mut Context<'_>) -> Poll<Option<Transition>> {
+        let _ = (id, cx);
+        Poll::Ready(None)
+    }
+
+    /// The waiter for [`Reported::Later`]`(id)` went away before the answer (its future was
+    /// dropped): the breaker kind may forget it. The report itself stands. The default:
+    /// nothing.
+    fn forget_reported(&self, id: u64) {
+        let _ = id;
+    }
+
+    /// Whether this breaker kind may decide an admission only after [`Breaker::admit`] would
+    /// have to answer (a shared breaker in half-open asks its remote store for a trial slot).
+    /// When it says so, the call future and the timer policy ask with
+    /// [`Breaker::admit_start`] and await the answer instead of being refused at once. The
+    /// default, `false`, is inlined into those paths: the in-process breaker's admission is
+    /// as before.
+    #[inline(always)]
+    fn awaits_admission(&self) -> bool {
+        false
+    }
+
+    /// Asks to make a call, as [`Breaker::admit`] does, but may leave the answer for later:
+    /// [`Admitting::Later`] with an id for [`Breaker::poll_admitted`]. Called instead of
+    /// `admit`, only when [`Breaker::awaits_admission`] says so. The default: `admit`'s answer.
+    fn admit_start(&self) -> Admitting {
+        Admitting::Now(self.admit())
+    }
+
+    /// The answer to [`Admitting::Later`]`(id)`, once decided (a ticket is then reported with
+    /// [`Breaker::admitted`] by the caller, as after `admit`); registers `cx`'s waker until
+    /// then. A breaker kind MUST answer within a bound of its own. Asked until it answers once.
+    /// The default: `admit`'s answer.
+    ///
+    /// # Errors
+    ///
+    /// [`Rejected`] when the call is refused.
+    fn poll_admitted(&self, id: u64, cx: &mut Context<'_>) -> Poll<Result<Admitted, Rejected>> {
+        let _ = (id, cx);
+        Poll::Ready(self.admit())
+    }
+
+    /// The waiter for [`Admitting::Later`]`(id)` went away before the answer: a ticket granted
+    /// to it MUST be given back (as a cancelled call's is). The default: nothing.
+    fn forget_admitted(&self, id: u64) {
+        let _ = id;
+    }
+}
+
+/// How [`Breaker::admit_start`] took a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admitting {
+    /// Decided now.
+    Now(Result<Admitted, Rejected>),
+    /// Decided later: [`Breaker::poll_admitted`] with this id answers.
+    Later(u64),
+}
+
+/// A permit decided later: a future over [`Breaker::poll_admitted`], holding the breaker's
+/// handle (see [`acquire_awaiting`]). Dropping it before the answer tells the breaker
+/// ([`Breaker::forget_admitted`]), which gives back a ticket granted meanwhile.
+#[must_use = "futures do nothing unless polled"]
+pub struct AdmitFuture<H: Handle> {
+    waiting: Option<(H, u64)>,
+}
+
+// No field is pinned.
+impl<H: Handle> Unpin for AdmitFuture<H> {}
+
+impl<H: Handle> Future for AdmitFuture<H> {
+    type Output = Result<Permit<H>, Rejected>;
+
+    fn poll(self: core::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let Some((handle, id)) = &this.waiting else {
+            // Polled after it answered.
+            return Poll::Pending;
+        };
+        let answer = match handle.breaker().poll_admitted(*id, cx) {
+            Poll::Ready(answer) => answer,
+            Poll::Pending => return Poll::Pending,
+        };
+        let Some((handle, _)) = this.waiting.take() else {
+            return Poll::Pending;
+        };
+        Poll::Ready(answer.map(|ticket| permit_for(handle, ticket)))
+    }
+}
+
+impl<H: Handle> Drop for AdmitFuture<H> {
+    fn drop(&mut self) {
+        if let Some((handle, id)) = self.waiting.take() {
+            handle.breaker().forget_admitted(id);
+        }
+    }
+}
+
+impl<H: Handle> fmt::Debug for AdmitFuture<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdmitFuture")
+            .field("id", &self.waiting.as_ref().map(|(_, id)| *id))
+            .finish()
+    }
+}
+
+/// A permit for a ticket the breaker granted, reported as admitted (as `try_acquire` does).
+fn permit_for<H: Handle>(handle: H, admission: Admitted) -> Permit<H> {
+    admitted(handle, admission.ticket, admission.transition)
+}
+
+/// How the awaiting paths ask for a permit from a breaker kind that decides admissions later
+/// ([`Breaker::awaits_admission`]): the answer now, or a future for it.
+pub enum Acquiring<H: Handle> {
+    /// Decided now.
+    Now(Result<Permit<H>, Rejected>),
+    /// Decided later.
+    Later(AdmitFuture<H>),
+}
+
+/// Asks `handle`'s breaker for a permit with [`Breaker::admit_start`].
+pub fn acquire_awaiting<H: Handle>(handle: H) -> Acquiring<H> {
+    match handle.breaker().admit_start() {
+        Admitting::Now(answer) => Acquiring::Now(answer.map(|ticket| permit_for(handle, ticket))),
+        Admitting::Later(id) => Acquiring::Later(AdmitFuture {
+            waiting: Some((handle, id)),
+        }),
+    }
+}
+
+impl<H: Handle> fmt::Debug for Acquiring<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Acquiring::Now(a) => f.debug_tuple("Now").field(&a.is_ok()).finish(),
+            Acquiring::Later(w) => f.debug_tuple("Later").field(w).finish(),
+        }
+    }
+}
+
+/// How [`Breaker::report_start`] took a report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reported {
+    /// Decided now: the state change the report caused, if any.
+    Now(Option<Transition>),
+    /// Decided later: [`Breaker::poll_reported`] with this id answers.
+    Later(u64),
+}
+
+/// The state change of a report decided later: a future over [`Breaker::poll_reported`],
+/// holding the breaker's handle. Dropping it before the answer tells the breaker
+/// ([`Breaker::forget_reported`]); the report itself stands.
+#[must_use = "futures do nothing unless polled"]
+pub struct ReportFuture<H: Handle> {
+    waiting: Option<(H, u64)>,
+}
+
+impl<H: Handle> ReportFuture<H> {
+    /// Waits for [`Reported::Later`]`(id)` of `handle`'s breaker.
+    pub fn new(handle: H, id: u64) -> Self {
+        ReportFuture {
+            waiting: Some((handle, id)),
+        }
+    }
+}
+
+// No field is pinned: the handle and the id move freely.
+impl<H: Handle> Unpin for ReportFuture<H> {}
+
+impl<H: Handle> Future for ReportFuture<H> {
+    type Output = Option<Transition>;
+
+    fn poll(self: core::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let Some((handle, id)) = &this.waiting else {
+            // Polled after it answered.
+            return Poll::Ready(None);
+        };
+        let answer = handle.breaker().poll_reported(*id, cx);
+        if answer.is_ready() {
+            this.waiting = None;
+        }
+        answer
+    }
+}
+
+impl<H: Handle> Drop for ReportFuture<H> {
+    fn drop(&mut self) {
+        if let Some((handle, id)) = self.waiting.take() {
+            handle.breaker().forget_reported(id);
+        }
+    }
+}
+
+impl<H: Handle> fmt::Debug for ReportFuture<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReportFuture")
+            .field("id", &self.waiting.as_ref().map(|(_, id)| *id))
+            .finish()
+    }
 }
 
 /// What a waiting caller should do next; see [`Breaker::wait_hint`].
@@ -370,6 +603,7 @@ pub trait Handle: Clone {
     fn call_async<F>(self, future: F) -> Call<Self, F, classify::Errors>
     where
         Self: Sized,
+        F: Future,
     {
         Call::new(self, classify::Errors, future)
     }
@@ -379,6 +613,7 @@ pub trait Handle: Clone {
     fn call_async_classified<F, P>(self, classify: P, future: F) -> Call<Self, F, P>
     where
         Self: Sized,
+        F: Future,
     {
         Call::new(self, classify, future)
     }

@@ -309,6 +309,14 @@ pub(crate) fn expand(
         ReturnType::Type(Default::default(), Box::new(wrap_error(&result.ty, &krate)));
     let attrs = &item.attrs;
     let sig = &item.sig;
+    // An async function awaits a failure's answer from a breaker kind that decides reports
+    // later (a shared breaker), so that the call that trips it learns it; for the in-process
+    // breaker `conclude_async` is `conclude`.
+    let conclude = if is_async {
+        quote! { __circuit_permit.conclude_async(__circuit_result, &mut __circuit_classify).await }
+    } else {
+        quote! { __circuit_permit.conclude(__circuit_result, &mut __circuit_classify) }
+    };
     Ok(quote! {
         #(#attrs)*
         #vis #sig {
@@ -318,7 +326,7 @@ pub(crate) fn expand(
             };
             #run
             #classify
-            __circuit_permit.conclude(__circuit_result, &mut __circuit_classify)
+            #conclude
         }
         #accessor_fn
     })

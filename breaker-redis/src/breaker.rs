@@ -1,19 +1,24 @@
 //! The shared breaker: Redis is the authority, a local view answers the hot path.
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use breaker_core::machine::{Admission, Fixed, Machine, Manual, Outcome, Report, Transition};
 use breaker_core::window::{NoWindow, Window, WindowKind};
 use breaker_core::{
-    Admitted, Breaker, CircuitBreaker, Clock, Config, Duration, End, Instant, Listener, Rejected,
-    State, Stats, Ticket, WaitHint,
+    Admitted, Admitting, Breaker, CircuitBreaker, Clock, Config, Duration, End, Instant, Listener,
+    Rejected, Reported, State, Stats, Ticket, WaitHint,
 };
-use futures_util::StreamExt;
-use tokio::sync::{mpsc, oneshot};
+use futures_channel::{mpsc, oneshot};
+use futures_util::future::AbortHandle;
 
+use crate::connection::{Client, Con};
+use crate::executor::Executor;
 use crate::options::{Options, Outage};
-use crate::store::{parse_event, state_code, Op, Reply, Store, StoreError};
+use crate::store::{state_code, Op, Reply, Store, StoreError};
+use breaker_core::Reason;
+
+mod driver;
 
 /// Events of a shared breaker beyond the core's: Redis going away and coming back, and data
 /// under the breaker's key that was not the breaker's. Every method has a no-op default.
@@ -109,8 +114,13 @@ enum Cmd {
     /// An outcome from the seam's `report`. Judged again against the view when its turn comes:
     /// by then the replies to every earlier command of this process are in the view, so a
     /// report that would change nothing (stale, or a closed success with no failure counted)
-    /// is dropped without a round trip.
-    Report { report: Report, trial: bool },
+    /// is dropped without a round trip. `done`: the caller awaits the state change it caused
+    /// (`Breaker::report_start`); dropped unanswered when the report was not applied.
+    Report {
+        report: Report,
+        trial: bool,
+        done: Option<oneshot::Sender<Option<Transition>>>,
+    },
     /// Reserve the free half-open trial slots for this process's callers; `timer`: sent by the
     /// open-deadline timer armed for that generation.
     Reserve { timer: Option<u32> },
@@ -125,13 +135,14 @@ enum Cmd {
 struct Queue {
     tx: mpsc::UnboundedSender<Cmd>,
     queued: Arc<AtomicU64>,
+    executor: Executor,
 }
 
 impl Queue {
     /// Hands `cmd` to the driver; false if the driver is gone (the breaker is being dropped).
     fn send(&self, cmd: Cmd) -> bool {
         self.queued.fetch_add(1, Ordering::AcqRel);
-        if self.tx.send(cmd).is_ok() {
+        if self.tx.unbounded_send(cmd).is_ok() {
             return true;
         }
         self.queued.fetch_sub(1, Ordering::AcqRel);
@@ -141,11 +152,46 @@ impl Queue {
     /// Sends `cmd` after `delay`, from a task of its own.
     fn send_after(&self, delay: core::time::Duration, cmd: Cmd) {
         let queue = self.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
+        self.executor.spawn(async move {
+            queue.executor.sleep(delay).await;
             queue.send(cmd);
         });
     }
+}
+
+/// Failed calls awaiting their report's answer (`Breaker::report_start`), by id.
+struct Waiters {
+    /// The driver's executor: the timeouts of the waits are its timers, whichever executor
+    /// polls the call.
+    executor: Executor,
+    next: u64,
+    map: std::collections::HashMap<u64, Waiter>,
+    /// Calls awaiting a trial slot (`Breaker::admit_start`), by id.
+    admits: std::collections::HashMap<u64, AdmitWaiter>,
+}
+
+struct AdmitWaiter {
+    answer: oneshot::Receiver<Result<Reply, StoreError>>,
+    /// The wait ends here with the outage policy's answer (`Options::redis_timeout`).
+    timeout: crate::executor::Task,
+}
+
+impl Waiters {
+    fn id(&mut self) -> u64 {
+        let id = self.next;
+        self.next = self.next.wrapping_add(1);
+        id
+    }
+
+    fn timeout(&self, t: core::time::Duration) -> crate::executor::Task {
+        self.executor.sleep(t)
+    }
+}
+
+struct Waiter {
+    answer: oneshot::Receiver<Option<Transition>>,
+    /// The wait ends here with no answer (`Options::redis_timeout` after the report).
+    timeout: crate::executor::Task,
 }
 
 /// Successes batched for the shared window: (generation, calls, slow).
@@ -161,7 +207,8 @@ pub(crate) struct Inner<C: Clock, L, W: Window> {
     config: Config<W>,
     options: Options,
     store: Store,
-    client: redis::Client,
+    client: Client,
+    executor: Executor,
     clock: C,
     listener: L,
     fast: AtomicU64,
@@ -182,6 +229,7 @@ pub(crate) struct Inner<C: Clock, L, W: Window> {
     windowed: bool,
     timed: bool,
     batch: Mutex<Batch>,
+    waiters: Mutex<Waiters>,
 }
 
 /// A circuit breaker whose state is shared by every process that opens it with the same
@@ -195,7 +243,7 @@ pub(crate) struct Inner<C: Clock, L, W: Window> {
 /// breaker stops its background driver.
 pub struct RedisBreaker<C: Clock = breaker_core::StdClock, L = (), W: Window = NoWindow> {
     inner: Arc<Inner<C, L, W>>,
-    driver: tokio::task::JoinHandle<()>,
+    driver: AbortHandle,
 }
 
 impl<C: Clock, L, W: Window> core::fmt::Debug for RedisBreaker<C, L, W> {
@@ -217,9 +265,15 @@ impl<C: Clock, L, W: Window> Drop for RedisBreaker<C, L, W> {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum BuildError {
-    /// The URL could not be parsed (or asks for TLS without the `tls` feature).
+    /// The URL could not be parsed (or asks for TLS without the `tls-tokio`/`tls-smol`
+    /// feature), or a cluster was given no node or nodes with different credentials.
     Url(redis::RedisError),
-    /// The configuration asks for what is not shared yet (a count window: see the README).
+    /// No executor was given ([`Options::executor`]) and none was found, or the one given cannot
+    /// spawn from here: with only the `tokio` feature (or [`Executor::tokio`]), the breaker was
+    /// built outside a tokio runtime.
+    NoExecutor,
+    /// The configuration asks for what cannot be shared (a count window larger than
+    /// `breaker_core::window::MAX_COUNT_WINDOW`).
     Unsupported(&'static str),
 }
 
@@ -227,6 +281,7 @@ impl core::fmt::Display for BuildError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             BuildError::Url(e) => write!(f, "bad redis url: {e}"),
+            BuildError::NoExecutor => f.write_str("no executor to run the redis driver on"),
             BuildError::Unsupported(what) => write!(f, "not supported: {what}"),
         }
     }
@@ -241,29 +296,41 @@ where
     W: Window + Send + 'static,
 {
     /// A shared breaker named by `config`'s name (`"default"` if it has none), connected as
-    /// `options` says. Must be called within a tokio runtime: it spawns the driver that talks
-    /// to Redis. Returns at once; until the first reading arrives the breaker follows the
-    /// outage policy.
+    /// `options` says. Spawns the driver that talks to Redis on the options' executor (by
+    /// default [`Executor::detect`]: the current tokio runtime, or smol's global executor).
+    /// Returns at once; until the first reading arrives the breaker follows the outage policy.
     ///
     /// # Errors
     ///
-    /// [`BuildError::Url`] for a URL the redis crate refuses; [`BuildError::Unsupported`] for
-    /// a count window (time windows are shared; count windows are not yet).
+    /// [`BuildError::Url`] for a URL the redis crate refuses; [`BuildError::NoExecutor`] when
+    /// there is nothing to run the driver on; [`BuildError::Unsupported`] for a count window of
+    /// more than `MAX_COUNT_WINDOW` outcomes (the core refuses those too).
     pub fn new(
         config: Config<W>,
         options: Options,
         clock: C,
         listener: L,
     ) -> Result<Self, BuildError> {
-        let client = redis::Client::open(options.url.as_str()).map_err(BuildError::Url)?;
+        let client =
+            Client::open(&options.target, options.redis_timeout).map_err(BuildError::Url)?;
+        let exec = match &options.executor {
+            Some(e) => e.clone(),
+            None => Executor::detect().ok_or(BuildError::NoExecutor)?,
+        };
+        if !exec.available() {
+            return Err(BuildError::NoExecutor);
+        }
         let name = config.settings().name();
         // The configuration's own window (a `DynWindow`'s kind is known only at run time).
-        let buckets = match config.settings().window() {
-            WindowKind::None => 0,
-            WindowKind::Time { buckets } => buckets,
+        let (buckets, count) = match config.settings().window() {
+            WindowKind::None => (0, 0),
+            WindowKind::Time { buckets } => (buckets, 0),
+            WindowKind::Count { size } if size <= breaker_core::window::MAX_COUNT_WINDOW => {
+                (0, size)
+            }
             WindowKind::Count { .. } => {
                 return Err(BuildError::Unsupported(
-                    "a count window (use a time window, which is shared)",
+                    "a count window larger than MAX_COUNT_WINDOW",
                 ))
             }
         };
@@ -271,11 +338,15 @@ where
         let store = Store::new(
             &options.namespace,
             if name.is_empty() { "default" } else { name },
-        )
-        .with_time_window(buckets)
+        );
+        let store = if count > 0 {
+            store.with_count_window(count)
+        } else {
+            store.with_time_window(buckets)
+        }
         .with_min_processes(options.min_processes, process);
         let timed = config.settings().slow_call_threshold().is_some();
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::unbounded();
         let inner = Arc::new(Inner {
             name,
             config,
@@ -283,6 +354,7 @@ where
             options,
             store,
             client,
+            executor: exec.clone(),
             clock,
             listener,
             fast: AtomicU64::new(fast_word(&Machine::INITIAL, false)),
@@ -301,15 +373,28 @@ where
             tx: Queue {
                 tx,
                 queued: Arc::new(AtomicU64::new(0)),
+                executor: exec.clone(),
             },
             commands: AtomicU64::new(0),
             unacked: AtomicU64::new(0),
             demand: AtomicBool::new(false),
-            windowed: buckets > 0,
+            windowed: buckets > 0 || count > 0,
             timed,
             batch: Mutex::new(Batch::default()),
+            waiters: Mutex::new(Waiters {
+                executor: exec.clone(),
+                next: 0,
+                map: std::collections::HashMap::new(),
+                admits: std::collections::HashMap::new(),
+            }),
         });
-        let driver = tokio::spawn(drive(Arc::downgrade(&inner), rx));
+        // Abortable: a connected session holds the breaker's state strongly, so dropping the
+        // breaker ends the driver through this handle (on any executor).
+        let (task, driver) =
+            futures_util::future::abortable(driver::drive(Arc::downgrade(&inner), rx));
+        exec.spawn(async move {
+            let _ = task.await;
+        });
         Ok(RedisBreaker { inner, driver })
     }
 }
@@ -416,12 +501,15 @@ impl<C: Clock, L: Events, W: Window> RedisBreaker<C, L, W> {
     /// Waits until the local view is synced with Redis, or `timeout` passes; returns whether it
     /// is.
     pub async fn wait_synced(&self, timeout: core::time::Duration) -> bool {
-        let end = tokio::time::Instant::now() + timeout;
+        let end = std::time::Instant::now() + timeout;
         while !self.is_synced() {
-            if tokio::time::Instant::now() >= end {
+            if std::time::Instant::now() >= end {
                 return false;
             }
-            tokio::time::sleep(core::time::Duration::from_millis(2)).await;
+            self.inner
+                .executor
+                .sleep(core::time::Duration::from_millis(2))
+                .await;
         }
         true
     }
@@ -475,6 +563,112 @@ impl<C: Clock, L: Events, W: Window> Inner<C, L, W> {
     /// The call's start, when slow calls are counted (they need its duration).
     fn start(&self) -> Option<Instant> {
         self.timed.then(|| self.clock.now())
+    }
+
+    /// The seam's `report` (`answer` false) and `report_start` (`answer` true: a failure sent
+    /// to Redis is answered later, through `Waiters`).
+    fn report_with(&self, ticket: &Ticket, end: End<'_>, answer: bool) -> Reported {
+        let inner = self;
+        if ticket.generation() & FALLBACK != 0 {
+            return Reported::Now(Breaker::report(&inner.local, &local_ticket(ticket), end));
+        }
+        let outcome = match end {
+            End::Finished(o, _) => o,
+            End::Cancelled | End::Unused => Outcome::Ignored,
+        };
+        match end {
+            End::Finished(Outcome::Success, _) => inner.listener.on_success(inner.name, None),
+            End::Finished(Outcome::Failure, e) => inner.listener.on_failure(inner.name, e),
+            End::Finished(Outcome::Ignored, _) => inner.listener.on_ignored(inner.name),
+            End::Cancelled => inner.listener.on_cancelled(inner.name),
+            End::Unused => {} // the policy reports why (a full concurrency limit)
+        }
+        // `unacked` before the view: a report that reads it back to zero also sees the view
+        // the acknowledged failures left (the driver stores the view, then releases the count).
+        let unacked = inner.unacked.load(Ordering::Acquire);
+        let w = inner.fast.load(Ordering::Acquire);
+        if w & UP == 0 {
+            // Redis is away: the outcome of a call admitted by the shared state cannot be
+            // counted there (the fallback counts only what it admitted itself).
+            return Reported::Now(None);
+        }
+        // Slow by the call's own duration (tickets carry a start only when slow calls count).
+        let slow = match (
+            ticket.started_at(),
+            inner.config.settings().slow_call_threshold(),
+        ) {
+            (Some(start), Some(t)) if outcome != Outcome::Ignored => inner.clock.now() - start >= t,
+            _ => false,
+        };
+        let gen = (w >> GEN_SHIFT) as u32;
+        let trial = ticket.is_trial();
+        if !trial {
+            let closed = matches!(w & STATE_MASK, 0 | 4);
+            match outcome {
+                // A success that changes nothing: closed or disabled, no failure counted, and
+                // none of this process's failures still on its way to Redis (the view learns
+                // of a failure only from its reply: without this check, a success reported
+                // within a round trip of a failure would be skipped and the count not reset).
+                // No Redis command (with a time window: batched, flushed by the driver every
+                // `window_flush`).
+                Outcome::Success if closed && w & FAILURES == 0 && unacked == 0 => {
+                    if inner.windowed && gen == ticket.generation() {
+                        inner.add_to_batch(gen, slow);
+                    }
+                    return Reported::Now(None);
+                }
+                Outcome::Ignored => return Reported::Now(None),
+                // Stale by the view: the script would ignore it too (the generation only moves
+                // forward), so save the round trip.
+                _ if gen != ticket.generation() => return Reported::Now(None),
+                _ => {}
+            }
+        }
+        if outcome == Outcome::Failure {
+            inner.demand.store(true, Ordering::Relaxed);
+            inner.unacked.fetch_add(1, Ordering::AcqRel);
+        }
+        let mut report = Report::new(ticket.generation(), outcome);
+        report.slow = slow;
+        // Queued behind this process's earlier reports: Redis applies them in this order. The
+        // change, if any, is decided in Redis and reported to listeners when its answer
+        // arrives; `report` cannot wait for it, `report_start` of a failure hands out a wait.
+        if answer && outcome == Outcome::Failure {
+            let (tx, rx) = oneshot::channel();
+            let id = {
+                let mut w = inner.waiters();
+                let id = w.id();
+                let timeout = w.timeout(inner.options.redis_timeout);
+                w.map.insert(
+                    id,
+                    Waiter {
+                        answer: rx,
+                        timeout,
+                    },
+                );
+                id
+            };
+            if inner.send(Cmd::Report {
+                report,
+                trial,
+                done: Some(tx),
+            }) {
+                return Reported::Later(id);
+            }
+            inner.waiters().map.remove(&id);
+            return Reported::Now(None);
+        }
+        inner.send(Cmd::Report {
+            report,
+            trial,
+            done: None,
+        });
+        Reported::Now(None)
+    }
+
+    fn waiters(&self) -> MutexGuard<'_, Waiters> {
+        // Plain data updated in one step: a panic elsewhere cannot leave it torn.
+        self.waiters.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Takes the batched successes for the shared window, if any.
@@ -660,7 +854,17 @@ impl<C: Clock, L: Events, W: Window> Inner<C, L, W> {
 
     /// Takes in a reading of the shared machine; `force` for authoritative reads (resync,
     /// polling, a repaired key), which may move the write counter backwards (a restarted Redis).
-    fn observe(&self, seq: u64, m: Machine, server_now: Instant, force: bool) {
+    /// `cause`: the generation the change left and its reason, when the reading says; the
+    /// listeners hear that reason when the change left the generation this view held (else
+    /// the view missed changes in between, and says `Reason::Remote`).
+    fn observe(
+        &self,
+        seq: u64,
+        m: Machine,
+        server_now: Instant,
+        force: bool,
+        cause: Option<(u32, Option<Reason>)>,
+    ) {
         let local = self.clock.now();
         let mut v = self.lock();
         if !force && seq <= v.seq && seq != 0 {
@@ -686,12 +890,15 @@ impl<C: Clock, L: Events, W: Window> Inner<C, L, W> {
         self.plan_trials(&mut v, local);
         drop(v);
         if m.generation != old.generation && m.state != old.state && L::ENABLED {
+            let reason = match cause {
+                Some((left, Some(reason))) if left == old.generation => reason,
+                _ => Reason::Remote,
+            };
             let t = Transition {
                 from: old.state,
                 to: m.state,
                 generation: m.generation,
-                // issue 11: a change seen in Redis; the process that made it knows why.
-                reason: breaker_core::Reason::Remote,
+                reason,
             };
             self.listener.on_state_change(
                 self.name,
@@ -705,7 +912,13 @@ impl<C: Clock, L: Events, W: Window> Inner<C, L, W> {
         if r.corrupt {
             self.listener.on_corrupt(self.name);
         }
-        self.observe(r.seq, r.machine, r.now, force || r.corrupt);
+        self.observe(
+            r.seq,
+            r.machine,
+            r.now,
+            force || r.corrupt,
+            Some((r.before.1, r.reason)),
+        );
     }
 
     fn went_down(&self, e: &StoreError) {
@@ -741,11 +954,7 @@ impl<C: Clock, L: Events, W: Window> Inner<C, L, W> {
         }
     }
 
-    async fn run(
-        &self,
-        con: &mut redis::aio::MultiplexedConnection,
-        op: Op,
-    ) -> Result<Reply, StoreError> {
+    async fn run(&self, con: &mut Con, op: Op) -> Result<Reply, StoreError> {
         let s = self.config.settings();
         let random = match s.open().random() {
             Some(r) if s.open().is_jittered() => r.next_u32(),
@@ -753,20 +962,20 @@ impl<C: Clock, L: Events, W: Window> Inner<C, L, W> {
         };
         self.commands.fetch_add(1, Ordering::Relaxed);
         let t = self.options.redis_timeout;
-        match tokio::time::timeout(t, self.store.apply(con, s, op, random)).await {
-            Ok(r) => r,
-            Err(_) => Err(StoreError::Timeout(t)),
+        match self
+            .executor
+            .timeout(t, self.store.apply(con, s, op, random))
+            .await
+        {
+            Some(r) => r,
+            None => Err(StoreError::Timeout(t)),
         }
     }
 }
 
 impl<C: Clock, L: Events, W: Window> Inner<C, L, W> {
     /// Does one command of the driver's queue; returns the error of a command that failed.
-    async fn handle(
-        &self,
-        con: &mut redis::aio::MultiplexedConnection,
-        cmd: Cmd,
-    ) -> Result<(), StoreError> {
+    async fn handle(&self, con: &mut Con, cmd: Cmd) -> Result<(), StoreError> {
         let r = self.exec(con, cmd).await;
         // After the command's reply is in the view (and `unacked` released): a caller that
         // sees the queue empty sees the view with every reply.
@@ -774,11 +983,7 @@ impl<C: Clock, L: Events, W: Window> Inner<C, L, W> {
         r
     }
 
-    async fn exec(
-        &self,
-        con: &mut redis::aio::MultiplexedConnection,
-        cmd: Cmd,
-    ) -> Result<(), StoreError> {
+    async fn exec(&self, con: &mut Con, cmd: Cmd) -> Result<(), StoreError> {
         match cmd {
             Cmd::Run(op, reply) => {
                 let r = self.run(con, op).await;
@@ -788,17 +993,35 @@ impl<C: Clock, L: Events, W: Window> Inner<C, L, W> {
                 match reply {
                     Some(tx) => {
                         let e = r.as_ref().err().map(copy_error);
-                        let _ = tx.send(r);
+                        if let Err(Ok(reply)) = tx.send(r) {
+                            // Its waiter went away (an awaited admission that timed out or
+                            // was dropped): a trial slot granted to nobody goes back now.
+                            if let Some(Admission::Admitted {
+                                generation,
+                                trial: true,
+                            }) = reply.admission
+                            {
+                                self.give_back(con, generation).await?;
+                            }
+                        }
                         e.map_or(Ok(()), Err)
                     }
                     None => r.map(drop),
                 }
             }
-            Cmd::Report { report, trial } => {
+            Cmd::Report {
+                report,
+                trial,
+                done,
+            } => {
                 let r = if self.still_changes(&report, trial) {
-                    self.run(con, Op::Record(report))
-                        .await
-                        .map(|r| self.observe_reply(&r, false))
+                    self.run(con, Op::Record(report)).await.map(|r| {
+                        self.observe_reply(&r, false);
+                        if let Some(done) = done {
+                            // The caller awaiting it: the change this report made, if any.
+                            let _ = done.send(r.transition());
+                        }
+                    })
                 } else {
                     Ok(())
                 };
@@ -832,6 +1055,14 @@ impl<C: Clock, L: Events, W: Window> Inner<C, L, W> {
                 Ok(())
             }
         }
+    }
+
+    /// Gives back a trial slot of `generation` that no caller will use (an ignored trial).
+    async fn give_back(&self, con: &mut Con, generation: u32) -> Result<(), StoreError> {
+        let report = Report::new(generation, Outcome::Ignored);
+        let r = self.run(con, Op::Record(report)).await?;
+        self.observe_reply(&r, false);
+        Ok(())
     }
 
     /// Whether a report from the seam still changes the shared machine, judged from the view,
@@ -877,11 +1108,7 @@ impl<C: Clock, L: Events, W: Window> Inner<C, L, W> {
     /// Acquires the free trial slots for this process's callers, one script call each (each
     /// exactly counted in Redis, so never more trials than configured across the fleet); each
     /// slot granted waits `claim_time` for a caller, then goes back.
-    async fn reserve(
-        &self,
-        con: &mut redis::aio::MultiplexedConnection,
-        timer: Option<u32>,
-    ) -> Result<(), StoreError> {
+    async fn reserve(&self, con: &mut Con, timer: Option<u32>) -> Result<(), StoreError> {
         let want = {
             let mut v = self.lock();
             if timer.is_some() && v.armed == timer {
@@ -962,143 +1189,6 @@ fn copy_error(e: &StoreError) -> StoreError {
     }
 }
 
-/// The shortest window flush interval (a zero one would spin the driver).
-const MIN_FLUSH: core::time::Duration = core::time::Duration::from_millis(1);
-
-/// Whether an error means Redis is away (rather than one bad reply).
-fn is_outage(e: &StoreError) -> bool {
-    match e {
-        StoreError::Timeout(_) | StoreError::Unavailable => true,
-        StoreError::Redis(e) => {
-            e.is_io_error()
-                || e.is_timeout()
-                || e.is_connection_dropped()
-                || e.is_unrecoverable_error()
-        }
-        StoreError::BadReply(_) => false,
-    }
-}
-
-/// The background driver: connect, resync, follow pub/sub and polls, run commands; on an
-/// outage, report it once and reconnect with backoff.
-async fn drive<
-    C: Clock + Send + Sync + 'static,
-    L: Events + Send + Sync + 'static,
-    W: Window + Send + 'static,
->(
-    weak: Weak<Inner<C, L, W>>,
-    mut rx: mpsc::UnboundedReceiver<Cmd>,
-) {
-    let mut backoff: Option<core::time::Duration> = None;
-    loop {
-        let Some(inner) = weak.upgrade() else { return };
-        let (min, max) = (inner.options.reconnect_min, inner.options.reconnect_max);
-        let (connected, err) = session(&inner, &mut rx).await;
-        let Some(err) = err else { return };
-        inner.went_down(&err);
-        drop(inner);
-        backoff = Some(match backoff {
-            Some(b) if !connected => (b * 2).min(max),
-            _ => min,
-        });
-        let sleep = tokio::time::sleep(backoff.unwrap_or(min));
-        tokio::pin!(sleep);
-        loop {
-            tokio::select! {
-                () = &mut sleep => break,
-                cmd = rx.recv() => match (cmd, weak.upgrade()) {
-                    // Redis is away: answer at once rather than queue behind the outage.
-                    (Some(cmd), Some(inner)) => inner.discard(cmd),
-                    _ => return,
-                },
-            }
-        }
-    }
-}
-
-/// One connected session; returns whether it got connected, and the error that ended it
-/// (`None`: the breaker was dropped).
-async fn session<
-    C: Clock + Send + Sync + 'static,
-    L: Events + Send + Sync + 'static,
-    W: Window + Send + 'static,
->(
-    inner: &Arc<Inner<C, L, W>>,
-    rx: &mut mpsc::UnboundedReceiver<Cmd>,
-) -> (bool, Option<StoreError>) {
-    let t = inner.options.redis_timeout;
-    let cfg = redis::AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(t))
-        .set_response_timeout(Some(t));
-    let connect = async {
-        let con = inner
-            .client
-            .get_multiplexed_async_connection_with_config(&cfg)
-            .await?;
-        let mut pubsub = inner.client.get_async_pubsub().await?;
-        pubsub.subscribe(inner.store.channel()).await?;
-        Ok::<_, redis::RedisError>((con, pubsub))
-    };
-    let (mut con, pubsub) = match tokio::time::timeout(t * 2, connect).await {
-        Ok(Ok(c)) => c,
-        Ok(Err(e)) => return (false, Some(StoreError::Redis(e))),
-        Err(_) => return (false, Some(StoreError::Timeout(t))),
-    };
-    // The sink must live as long as the stream: dropping it ends the subscription.
-    let (_sink, mut events) = pubsub.split();
-    // Resynchronise: the shared state as it is now, not as it was before the outage.
-    match inner.run(&mut con, Op::Read).await {
-        Ok(r) => inner.came_up(&r),
-        Err(e) => return (false, Some(e)),
-    }
-    let mut poll = tokio::time::interval(inner.options.poll_interval);
-    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    poll.tick().await;
-    let mut flush = tokio::time::interval(inner.options.window_flush.max(MIN_FLUSH));
-    flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    flush.tick().await;
-    loop {
-        tokio::select! {
-            // One command at a time, in order (see `Cmd`); commands sent meanwhile queue.
-            cmd = rx.recv() => {
-                let Some(cmd) = cmd else { return (true, None) };
-                if let Err(e) = inner.handle(&mut con, cmd).await {
-                    if is_outage(&e) {
-                        return (true, Some(e));
-                    }
-                    inner.listener.on_store_error(inner.name, &e);
-                }
-            }
-            msg = events.next() => {
-                let Some(msg) = msg else {
-                    return (true, Some(StoreError::BadReply("pub/sub connection closed")));
-                };
-                if let Ok(payload) = msg.get_payload::<String>() {
-                    if let Some((seq, m, now)) = parse_event(&payload) {
-                        inner.observe(seq, m, now, false);
-                    }
-                }
-            }
-            _ = flush.tick(), if inner.windowed => {
-                if let Some(op) = inner.take_batch() {
-                    if let Err(e) = inner.exec(&mut con, Cmd::Run(op, None)).await {
-                        if is_outage(&e) {
-                            return (true, Some(e));
-                        }
-                        inner.listener.on_store_error(inner.name, &e);
-                    }
-                }
-            }
-            _ = poll.tick() => {
-                match inner.run(&mut con, Op::Read).await {
-                    Ok(r) => inner.observe_reply(&r, true),
-                    Err(e) => return (true, Some(e)),
-                }
-            }
-        }
-    }
-}
-
 /// The local breaker's own ticket, from one this breaker gave out while Redis was away.
 fn local_ticket(ticket: &Ticket) -> Ticket {
     Ticket::new(
@@ -1139,79 +1229,181 @@ impl<C: Clock, L: Events, W: Window> Breaker for RedisBreaker<C, L, W> {
     }
 
     fn report(&self, ticket: &Ticket, end: End<'_>) -> Option<Transition> {
+        match self.inner.report_with(ticket, end, false) {
+            Reported::Now(t) => t,
+            Reported::Later(_) => None,
+        }
+    }
+
+    /// Failures are decided in Redis, a round trip after `report`: the call futures and the
+    /// timer policy await them (`report_start`), so the call that trips learns it.
+    #[inline]
+    fn awaits_reports(&self) -> bool {
+        true
+    }
+
+    /// As `report`, but a failure sent to Redis is answered later: the state change its
+    /// script call made, within `Options::redis_timeout` (else `None`; the report stands and
+    /// the outage policy applies as usual). A success never waits: it is `report`'s answer.
+    fn report_start(&self, ticket: &Ticket, end: End<'_>) -> Reported {
+        self.inner.report_with(ticket, end, true)
+    }
+
+    fn poll_reported(
+        &self,
+        id: u64,
+        cx: &mut core::task::Context<'_>,
+    ) -> core::task::Poll<Option<Transition>> {
+        use core::future::Future as _;
+        use core::task::Poll;
+        let mut w = self.inner.waiters();
+        let Some(waiter) = w.map.get_mut(&id) else {
+            return Poll::Ready(None);
+        };
+        let answer = match core::pin::Pin::new(&mut waiter.answer).poll(cx) {
+            Poll::Ready(answer) => answer.unwrap_or(None),
+            Poll::Pending => match waiter.timeout.as_mut().poll(cx) {
+                Poll::Ready(()) => None,
+                Poll::Pending => return Poll::Pending,
+            },
+        };
+        w.map.remove(&id);
+        Poll::Ready(answer)
+    }
+
+    fn forget_reported(&self, id: u64) {
+        self.inner.waiters().map.remove(&id);
+    }
+
+    /// Half-open (or open past its deadline) with no slot held: the call futures and the timer
+    /// policy await a trial slot from Redis (one round trip) instead of being refused once.
+    #[inline]
+    fn awaits_admission(&self) -> bool {
+        true
+    }
+
+    /// As `admit`, except that a call that would be refused only because this process holds
+    /// no trial slot asks Redis for one and waits for the answer (within
+    /// `Options::redis_timeout`; past it, the outage policy answers).
+    fn admit_start(&self) -> Admitting {
         let inner = &self.inner;
-        if ticket.generation() & FALLBACK != 0 {
-            return Breaker::report(&inner.local, &local_ticket(ticket), end);
-        }
-        let outcome = match end {
-            End::Finished(o, _) => o,
-            End::Cancelled | End::Unused => Outcome::Ignored,
-        };
-        match end {
-            End::Finished(Outcome::Success, _) => inner.listener.on_success(inner.name, None),
-            End::Finished(Outcome::Failure, e) => inner.listener.on_failure(inner.name, e),
-            End::Finished(Outcome::Ignored, _) => inner.listener.on_ignored(inner.name),
-            End::Cancelled => inner.listener.on_cancelled(inner.name),
-            End::Unused => {} // the policy reports why (a full concurrency limit)
-        }
-        // `unacked` before the view: a report that reads it back to zero also sees the view
-        // the acknowledged failures left (the driver stores the view, then releases the count).
-        let unacked = inner.unacked.load(Ordering::Acquire);
         let w = inner.fast.load(Ordering::Acquire);
-        if w & UP == 0 {
-            // Redis is away: the outcome of a call admitted by the shared state cannot be
-            // counted there (the fallback counts only what it admitted itself).
-            return None;
+        if admits_without_redis(w) || w & UP == 0 {
+            return Admitting::Now(self.admit());
         }
-        // Slow by the call's own duration (tickets carry a start only when slow calls count).
-        let slow = match (
-            ticket.started_at(),
-            inner.config.settings().slow_call_threshold(),
-        ) {
-            (Some(start), Some(t)) if outcome != Outcome::Ignored => inner.clock.now() - start >= t,
-            _ => false,
-        };
-        let gen = (w >> GEN_SHIFT) as u32;
-        let trial = ticket.is_trial();
-        if !trial {
-            let closed = matches!(w & STATE_MASK, 0 | 4);
-            match outcome {
-                // A success that changes nothing: closed or disabled, no failure counted, and
-                // none of this process's failures still on its way to Redis (the view learns
-                // of a failure only from its reply: without this check, a success reported
-                // within a round trip of a failure would be skipped and the count not reset).
-                // No Redis command (with a time window: batched, flushed by the driver every
-                // `window_flush`).
-                Outcome::Success if closed && w & FAILURES == 0 && unacked == 0 => {
-                    if inner.windowed && gen == ticket.generation() {
-                        inner.add_to_batch(gen, slow);
-                    }
-                    return None;
-                }
-                Outcome::Ignored => return None,
-                // Stale by the view: the script would ignore it too (the generation only moves
-                // forward), so save the round trip.
-                _ if gen != ticket.generation() => return None,
-                _ => {}
+        let local = inner.clock.now();
+        let (left, grant, state) = {
+            let mut v = inner.lock();
+            let now = v.server_now(local);
+            match v.machine.open_time_left(now) {
+                Some(left) => (Some(left), None, v.machine.state),
+                None => (None, v.grants.pop(), v.machine.state),
             }
+        };
+        if let Some(left) = left {
+            return Admitting::Now(Err(inner.reject(State::Open, Some(left))));
         }
-        if outcome == Outcome::Failure {
-            inner.demand.store(true, Ordering::Relaxed);
-            inner.unacked.fetch_add(1, Ordering::AcqRel);
+        if let Some(g) = grant {
+            return Admitting::Now(Ok(Ticket::new(g.generation, true, inner.start()).into()));
         }
-        let mut report = Report::new(ticket.generation(), outcome);
-        report.slow = slow;
-        // Queued behind this process's earlier reports: Redis applies them in this order. The
-        // change, if any, is decided in Redis and reported to listeners when its answer
-        // arrives; the seam's answer cannot wait for it.
-        inner.send(Cmd::Report { report, trial });
-        None
+        if !matches!(state, State::Open | State::HalfOpen) {
+            return Admitting::Now(self.admit());
+        }
+        let (tx, rx) = oneshot::channel();
+        let id = {
+            let mut w = inner.waiters();
+            let id = w.id();
+            let timeout = w.timeout(inner.options.redis_timeout);
+            w.admits.insert(
+                id,
+                AdmitWaiter {
+                    answer: rx,
+                    timeout,
+                },
+            );
+            id
+        };
+        if inner.send(Cmd::Run(Op::Acquire, Some(tx))) {
+            return Admitting::Later(id);
+        }
+        inner.waiters().admits.remove(&id);
+        Admitting::Now(self.admit())
+    }
+
+    fn poll_admitted(
+        &self,
+        id: u64,
+        cx: &mut core::task::Context<'_>,
+    ) -> core::task::Poll<Result<Admitted, Rejected>> {
+        use core::future::Future as _;
+        use core::task::Poll;
+        let inner = &self.inner;
+        let answer = {
+            let mut w = inner.waiters();
+            let Some(waiter) = w.admits.get_mut(&id) else {
+                return Poll::Ready(self.admit());
+            };
+            let answer = match core::pin::Pin::new(&mut waiter.answer).poll(cx) {
+                Poll::Ready(answer) => answer.ok().and_then(Result::ok),
+                Poll::Pending => match waiter.timeout.as_mut().poll(cx) {
+                    Poll::Ready(()) => {
+                        // Closed first, so that an answer is either in now (and used) or
+                        // refused to the driver, which then gives a granted slot back.
+                        waiter.answer.close();
+                        waiter.answer.try_recv().ok().flatten().and_then(Result::ok)
+                    }
+                    Poll::Pending => return Poll::Pending,
+                },
+            };
+            w.admits.remove(&id);
+            answer
+        };
+        // Listeners run with no lock held.
+        Poll::Ready(match answer {
+            Some(Reply {
+                admission: Some(Admission::Admitted { generation, trial }),
+                ..
+            }) => Ok(Ticket::new(generation, trial, inner.start()).into()),
+            Some(r) => {
+                let retry = match r.admission {
+                    Some(Admission::Rejected { retry_after }) => retry_after,
+                    _ => None,
+                };
+                Err(inner.reject(r.machine.state, retry))
+            }
+            // Redis did not answer in time, or is away: the outage policy answers.
+            None => inner.admit_outage(),
+        })
+    }
+
+    fn forget_admitted(&self, id: u64) {
+        let waiter = self.inner.waiters().admits.remove(&id);
+        let Some(mut waiter) = waiter else { return };
+        // Closed first: an answer already in is taken here, and a slot it granted to nobody
+        // goes back; one not in yet is refused to the driver, which gives the slot back.
+        waiter.answer.close();
+        if let Ok(Some(Ok(Reply {
+            admission:
+                Some(Admission::Admitted {
+                    generation,
+                    trial: true,
+                }),
+            ..
+        }))) = waiter.answer.try_recv()
+        {
+            self.inner.send(Cmd::Report {
+                report: Report::new(generation, Outcome::Ignored),
+                trial: true,
+                done: None,
+            });
+        }
     }
 
     fn trip_error(&self) -> bool {
-        // The call whose failure trips the shared breaker learns it only after its report's
-        // round trip, so it reports its own error.
-        false
+        // As configured: the call futures and the timer policy await a failure's answer, so
+        // the call that trips learns it. (The synchronous paths, `call` and `Permit::failure`,
+        // cannot wait: there the tripping call reports its own error.)
+        self.inner.config.settings().trip_error()
     }
 
     fn state(&self) -> State {
@@ -1257,5 +1449,68 @@ impl<C: Clock, L: Events, W: Window> Breaker for RedisBreaker<C, L, W> {
             State::Open | State::HalfOpen => WaitHint::AskNow,
             State::ForcedOpen => WaitHint::Poll,
         }
+    }
+}
+
+/// Listed in a `breaker_core::registry::Registry` with the in-process breakers: the name, the
+/// shared state and a snapshot as this process's view has them, and manual control.
+impl<C, L, W> breaker_core::registry::Managed for RedisBreaker<C, L, W>
+where
+    C: Clock + Send + Sync,
+    L: Events + Send + Sync,
+    W: Window + Send + Sync,
+{
+    fn name(&self) -> &'static str {
+        self.inner.name
+    }
+
+    fn state(&self) -> State {
+        Breaker::state(self)
+    }
+
+    /// The shared machine as last read (no window counts: the window lives in Redis). During an
+    /// outage with `Outage::Local`, the fallback breaker's own snapshot.
+    fn stats(&self) -> Stats {
+        if !self.is_synced() && self.inner.options.outage == Outage::Local {
+            return self.inner.local.stats();
+        }
+        let local = self.inner.clock.now();
+        let v = self.inner.lock();
+        Stats::of_machine(self.inner.name, &v.machine, v.server_now(local))
+    }
+
+    /// Sends the manual change to Redis without waiting (`RedisBreaker::manual` awaits it);
+    /// every process follows within the staleness bound. `Reset` is a close (closing empties
+    /// the shared window). During an outage the change cannot reach Redis: with
+    /// `Outage::Local` it applies to the fallback breaker, otherwise it is dropped.
+    fn control(&self, action: breaker_core::registry::Control) {
+        use breaker_core::registry::Control;
+        let manual = match action {
+            Control::Open => Manual::Open,
+            Control::ForceOpen => Manual::ForceOpen,
+            Control::ForceClosed | Control::Reset => Manual::Close,
+            Control::HalfOpen => Manual::HalfOpen,
+            Control::Disable => Manual::Disable,
+            _ => return,
+        };
+        if !self.is_synced() {
+            if self.inner.options.outage == Outage::Local {
+                let local = &self.inner.local;
+                match action {
+                    Control::Open => local.open(),
+                    Control::ForceOpen => local.force_open(),
+                    Control::ForceClosed => local.force_closed(),
+                    Control::HalfOpen => local.half_open(),
+                    Control::Disable => local.disable(),
+                    _ => local.reset(),
+                }
+            }
+            return;
+        }
+        if manual == Manual::HalfOpen {
+            // As `RedisBreaker::manual`: whoever half-opens by hand reserves the trial slots.
+            self.inner.demand.store(true, Ordering::Relaxed);
+        }
+        self.inner.send(Cmd::Run(Op::Manual(manual), None));
     }
 }

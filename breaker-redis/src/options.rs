@@ -2,6 +2,9 @@
 
 use core::time::Duration;
 
+use crate::connection::Target;
+use crate::executor::Executor;
+
 /// What calls do while Redis is unreachable or slower than [`Options::redis_timeout`].
 ///
 /// Whichever is chosen, the outage is reported once through [`crate::Events::on_outage`], and
@@ -24,7 +27,8 @@ pub enum Outage {
 /// Connection and local-view settings of a [`crate::RedisBreaker`].
 #[derive(Clone, Debug)]
 pub struct Options {
-    pub(crate) url: String,
+    pub(crate) target: Target,
+    pub(crate) executor: Option<Executor>,
     pub(crate) namespace: String,
     pub(crate) redis_timeout: Duration,
     pub(crate) poll_interval: Duration,
@@ -39,11 +43,32 @@ pub struct Options {
 
 impl Options {
     /// Options for the Redis at `url`: `redis://[user:password@]host[:port][/db]`, or
-    /// `rediss://` (TLS) with the `tls` feature. Namespace `breaker`, timeout 200 ms, poll
-    /// every 500 ms, [`Outage::Local`].
+    /// `rediss://` (TLS) with the `tls-tokio` or `tls-smol` feature. Namespace `breaker`,
+    /// timeout 200 ms, poll every 500 ms, [`Outage::Local`], the executor found by
+    /// [`Executor::detect`].
+    ///
+    /// For a Redis Cluster use [`Options::cluster`]: a node that does not own the breaker's
+    /// slot answers `MOVED`, which this single-node connection does not follow.
     pub fn new(url: impl Into<String>) -> Self {
+        Options::with_target(Target::Node(url.into()))
+    }
+
+    /// Options for a Redis Cluster reached through any of `urls` (each `redis://host:port`, or
+    /// `rediss://`; same user and password on all): the client reads the slot map from them,
+    /// sends the breaker's script to the master that owns its slot and follows `MOVED` and
+    /// `ASK` when slots move; the view subscribes to the breaker's channel on the first of
+    /// `urls` that answers (Redis Cluster forwards every `PUBLISH` to every node). Give several
+    /// nodes so that connecting and subscribing survive one of them being down. Defaults as in
+    /// [`Options::new`]. An empty list is refused when the breaker is built
+    /// ([`crate::BuildError::Url`]).
+    pub fn cluster<U: Into<String>>(urls: impl IntoIterator<Item = U>) -> Self {
+        Options::with_target(Target::Cluster(urls.into_iter().map(Into::into).collect()))
+    }
+
+    fn with_target(target: Target) -> Self {
         Options {
-            url: url.into(),
+            target,
+            executor: None,
             namespace: "breaker".into(),
             redis_timeout: Duration::from_millis(200),
             poll_interval: Duration::from_millis(500),
@@ -55,6 +80,18 @@ impl Options {
             min_processes: 1,
             process_id: None,
         }
+    }
+
+    /// Runs the background driver on `executor` rather than the one [`Executor::detect`]
+    /// finds when the breaker is built.
+    pub fn executor(mut self, executor: Executor) -> Self {
+        self.executor = Some(executor);
+        self
+    }
+
+    /// Whether these options name a Redis Cluster ([`Options::cluster`]).
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.target, Target::Cluster(_))
     }
 
     /// The key prefix (pybreaker's `namespace`): keys are `{namespace:name}:state`.

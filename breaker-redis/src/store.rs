@@ -3,7 +3,10 @@
 
 use core::fmt;
 
-use breaker_core::machine::{Admission, Machine, Manual, Outcome, Report, Transition};
+use breaker_core::machine::{
+    self, Admission, Machine, Manual, Outcome, Reason, Report, Transition,
+};
+use breaker_core::window::Counts;
 use breaker_core::{Duration, Instant, Settings, State};
 use redis::aio::ConnectionLike;
 
@@ -57,8 +60,10 @@ pub enum Op {
     /// `Machine::advance`.
     Advance,
     /// A batch of `calls` successes (`slow` of them slow) of `generation`, added to the shared
-    /// time window only (a breaker with no window ignores it): what a process flushes within
-    /// the staleness bound instead of one command per success.
+    /// window only (a breaker with no window ignores it): what a process flushes within the
+    /// staleness bound instead of one command per success. A time window adds the batch to
+    /// its current bucket; a count window applies the plain successes, then the slow ones, one
+    /// outcome at a time as the core's machine would, opening at the first that trips it.
     Window {
         /// The generation the calls were admitted in; another one's batch is dropped.
         generation: u32,
@@ -84,19 +89,64 @@ pub struct Reply {
     pub admission: Option<Admission>,
     /// The state and generation before the event.
     pub before: (State, u32),
+    /// Why the machine changed, as the core's transitions say (`None` when it did not, or for
+    /// a reason code this version does not know).
+    pub reason: Option<Reason>,
 }
 
 impl Reply {
-    /// The state change the event caused, as the core reports it.
+    /// The state change the event caused, as the core reports it, with the core's reason.
     pub fn transition(&self) -> Option<Transition> {
         (self.machine.generation != self.before.1).then_some(Transition {
             from: self.before.0,
             to: self.machine.state,
             generation: self.machine.generation,
-            // issue 11: the script does not return the reason yet (see the ops branch notes).
-            reason: breaker_core::Reason::Remote,
+            reason: self.reason.unwrap_or(Reason::Remote),
         })
     }
+}
+
+/// The script's reason code and numbers (`why` in `transition.lua`) as the core's [`Reason`];
+/// the configured thresholds come from `s`, as in the core. `None` for code 0 (no change) and
+/// for codes or numbers out of range.
+pub(crate) fn reason_from(code: i64, a: i64, b: i64, c: i64, s: &Settings) -> Option<Reason> {
+    let u32_of = |v: i64| u32::try_from(v).ok();
+    let u16_of = |v: i64| u16::try_from(v).ok();
+    Some(match code {
+        1 => Reason::ConsecutiveFailures {
+            failures: u32_of(a)?,
+            threshold: s.failure_threshold().unwrap_or(0),
+        },
+        2 => machine::window_reason(
+            Counts {
+                calls: u32_of(a)?,
+                failures: u32_of(b)?,
+                slow: u32_of(c)?,
+            },
+            s,
+        ),
+        3 => Reason::TrialFailed { slow: a == 1 },
+        4 => Reason::TrialsAbandoned {
+            trials: u16_of(a)?,
+            max_wait: s.half_open_max_wait(),
+        },
+        5 => Reason::TrialsSucceeded {
+            successes: u16_of(a)?,
+            threshold: s.success_threshold(),
+        },
+        6 => Reason::OpenTimeElapsed {
+            deadline: Instant::from_micros(u64::try_from(a).ok()?),
+        },
+        7 => Reason::Manual(match a {
+            0 => Manual::Open,
+            1 => Manual::ForceOpen,
+            2 => Manual::Close,
+            3 => Manual::HalfOpen,
+            4 => Manual::Disable,
+            _ => return None,
+        }),
+        _ => return None,
+    })
 }
 
 pub(crate) fn state_code(s: State) -> i64 {
@@ -162,15 +212,23 @@ pub(crate) fn machine_from(f: &[i64]) -> Result<Machine, StoreError> {
 pub struct Store {
     key: String,
     procs: String,
+    ring: String,
     channel: String,
     script: redis::Script,
     buckets: u32,
+    count: u32,
     min_processes: u32,
     process: String,
 }
 
-/// The settings, as the script's arguments 3..=17.
-fn settings_args(s: &Settings, random: u32, buckets: u32, min_processes: u32) -> [i64; 15] {
+/// The settings, as the script's arguments 3..=18.
+fn settings_args(
+    s: &Settings,
+    random: u32,
+    buckets: u32,
+    count: u32,
+    min_processes: u32,
+) -> [i64; 16] {
     let open = s.open();
     let wait = s.half_open_max_wait_micros();
     [
@@ -189,6 +247,7 @@ fn settings_args(s: &Settings, random: u32, buckets: u32, min_processes: u32) ->
         s.bucket().as_micros().max(1) as i64,
         buckets as i64,
         min_processes as i64,
+        count as i64,
     ]
 }
 
@@ -199,9 +258,11 @@ impl Store {
         Store {
             key: format!("{{{namespace}:{name}}}:state"),
             procs: format!("{{{namespace}:{name}}}:procs"),
+            ring: format!("{{{namespace}:{name}}}:ring"),
             channel: format!("{{{namespace}:{name}}}:events"),
             script: redis::Script::new(include_str!("transition.lua")),
             buckets: 0,
+            count: 0,
             min_processes: 1,
             process: String::new(),
         }
@@ -211,7 +272,22 @@ impl Store {
     /// `breaker_core::TimeWindow<B>` does in memory, for the failure-rate and slow-call rules.
     pub fn with_time_window(mut self, buckets: u32) -> Self {
         self.buckets = buckets;
+        self.count = 0;
         self
+    }
+
+    /// Keeps a shared count window of the last `size` outcomes (0: none), as
+    /// `breaker_core::CountWindow<N>` does in memory: a ring of one byte per outcome in the
+    /// string [`Store::ring_key`], its position and totals in the hash.
+    pub fn with_count_window(mut self, size: u32) -> Self {
+        self.count = size;
+        self.buckets = 0;
+        self
+    }
+
+    /// The count window's ring (one byte per slot), under the breaker's hash tag.
+    pub fn ring_key(&self) -> &str {
+        &self.ring
     }
 
     /// Requires failures from at least `k` distinct processes (named by `process`) since the
@@ -258,7 +334,7 @@ impl Store {
         random: u32,
     ) -> Result<Reply, StoreError> {
         let mut inv = self.script.key(&self.key);
-        inv.key(&self.procs);
+        inv.key(&self.procs).key(&self.ring);
         let name = match op {
             Op::Read => "read",
             Op::Acquire => "acquire",
@@ -268,7 +344,13 @@ impl Store {
             Op::Window { .. } => "window",
         };
         inv.arg(name).arg(&self.channel);
-        for a in settings_args(settings, random, self.buckets, self.min_processes) {
+        for a in settings_args(
+            settings,
+            random,
+            self.buckets,
+            self.count,
+            self.min_processes,
+        ) {
             inv.arg(a);
         }
         inv.arg(&self.process);
@@ -297,19 +379,23 @@ impl Store {
             _ => {}
         }
         let raw: redis::Value = inv.invoke_async(con).await?;
-        parse_reply(&raw, op)
+        parse_reply(&raw, op, settings)
     }
 }
 
 /// Parses the script's reply; anything else is a [`StoreError::BadReply`], never a panic.
-pub(crate) fn parse_reply(raw: &redis::Value, op: Op) -> Result<Reply, StoreError> {
+pub(crate) fn parse_reply(
+    raw: &redis::Value,
+    op: Op,
+    settings: &Settings,
+) -> Result<Reply, StoreError> {
     let redis::Value::Array(items) = raw else {
         return Err(StoreError::BadReply("not an array"));
     };
-    if items.len() != 15 {
+    if items.len() != 19 {
         return Err(StoreError::BadReply("wrong length"));
     }
-    let mut f = [0i64; 15];
+    let mut f = [0i64; 19];
     for (slot, v) in f.iter_mut().zip(items) {
         let redis::Value::Int(i) = v else {
             return Err(StoreError::BadReply("not an integer"));
@@ -344,21 +430,46 @@ pub(crate) fn parse_reply(raw: &redis::Value, op: Op) -> Result<Reply, StoreErro
             before_state,
             (f[14] as u32) & breaker_core::limits::GENERATION_MASK,
         ),
+        reason: reason_from(f[15], f[16], f[17], f[18], settings),
     })
 }
 
-/// Parses a pub/sub message: `seq st gen fail tri suc opn dl now`.
-pub(crate) fn parse_event(payload: &str) -> Option<(u64, Machine, Instant)> {
-    let mut f = [0i64; 9];
-    let mut it = payload.split(' ');
-    for slot in &mut f {
-        *slot = it.next()?.parse().ok()?;
+/// A change read from the pub/sub channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Event {
+    pub(crate) seq: u64,
+    pub(crate) machine: Machine,
+    pub(crate) now: Instant,
+    /// The generation the change left and why it was made; `None` from a writer that does
+    /// not publish them (an older version of this crate).
+    pub(crate) cause: Option<(u32, Option<Reason>)>,
+}
+
+/// Parses a pub/sub message: `seq st gen fail tri suc opn dl now prev_gen reason r1 r2 r3`
+/// (the last five are absent from an older writer's messages).
+pub(crate) fn parse_event(payload: &str, settings: &Settings) -> Option<Event> {
+    let mut f = [0i64; 14];
+    let mut n = 0;
+    for part in payload.split(' ') {
+        *f.get_mut(n)? = part.parse().ok()?;
+        n += 1;
     }
-    if it.next().is_some() || f[0] < 0 || f[8] < 0 {
+    if !(n == 9 || n == 14) || f[0] < 0 || f[8] < 0 {
         return None;
     }
-    let m = machine_from(&f[1..8]).ok()?;
-    Some((f[0] as u64, m, Instant::from_micros(f[8] as u64)))
+    let machine = machine_from(&f[1..8]).ok()?;
+    let cause = (n == 14)
+        .then(|| {
+            let prev = u32::try_from(f[9]).ok()? & breaker_core::limits::GENERATION_MASK;
+            Some((prev, reason_from(f[10], f[11], f[12], f[13], settings)))
+        })
+        .flatten();
+    Some(Event {
+        seq: f[0] as u64,
+        machine,
+        now: Instant::from_micros(f[8] as u64),
+        cause,
+    })
 }
 
 #[cfg(test)]

@@ -9,10 +9,13 @@
 -- KEYS[1]  the breaker's hash ({ns:name}:state); a time window's buckets are its fields w0..
 -- KEYS[2]  the set of processes whose failures were counted since the breaker last closed
 --          ({ns:name}:procs; read only when a shared trip needs K > 1 distinct processes)
--- ARGV     op, channel, then the settings (3..17), the calling process's id (18), then the
---          op's arguments (19..; see store.rs)
+-- KEYS[3]  a count window's ring ({ns:name}:ring): one byte per slot (touched only with a
+--          count window); its position and totals are the hash's fields cn cp cc cf cs
+-- ARGV     op, channel, then the settings (3..18), the calling process's id (19), then the
+--          op's arguments (20..; see store.rs)
 -- Returns  {corrupt, seq, st, gen, fail, tri, suc, opn, dl, now, admitted, trial, retry,
---           prev_st, prev_gen}
+--           prev_st, prev_gen, reason, r1, r2, r3}: the reason of the transition (0: none;
+--           codes in store.rs) and its numbers
 
 local key = KEYS[1]
 local A = ARGV
@@ -23,10 +26,18 @@ local S = {
   jit = tonumber(A[7]), rnd = tonumber(A[8]), trials = tonumber(A[9]), sthr = tonumber(A[10]),
   wait = tonumber(A[11]), slowppm = tonumber(A[12]), rateppm = tonumber(A[13]),
   mincalls = tonumber(A[14]), bucket = tonumber(A[15]), buckets = tonumber(A[16]),
-  kprocs = tonumber(A[17]),
+  kprocs = tonumber(A[17]), csize = tonumber(A[18]),
 }
-local pid = A[18]
+local pid = A[19]
 local procs = KEYS[2]
+local ring = KEYS[3]
+-- Why the machine changed (breaker_core::Reason), set where each transition is made:
+-- 1 consecutive failures (r1 failures), 2 window (r1..r3 calls failures slow; the failure-rate
+-- or slow-call rule is told apart from them as machine::window_reason does), 3 trial failed
+-- (r1 slow), 4 trials abandoned (r1 trials), 5 trials succeeded (r1 successes), 6 open time
+-- elapsed (r1 deadline), 7 manual (r1 action).
+local R = { 0, 0, 0, 0 }
+local function why(code, a, b, c) R = { code, a or 0, b or 0, c or 0 } end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 
@@ -93,6 +104,104 @@ if S.kprocs > 1 then
   end
 end
 
+-- The shared count window (breaker_core::CountWindow<N>): the last N outcomes applied here,
+-- as a ring of one byte per slot in the string KEYS[3] (0 empty, else 4 | 1 failed | 2 slow,
+-- the core's slot bits), with the next position and the totals in the hash (cn size, cp
+-- position, cc calls, cf failures, cs slow). An outcome costs one GETRANGE, at most one
+-- SETRANGE and the totals' HSET: O(1), whatever N.
+local CW = nil
+local CW_FIELDS = { 'cn', 'cp', 'cc', 'cf', 'cs' }
+local window_bad = false
+local function cw_empty() return { n = S.csize, p = 0, c = 0, f = 0, s = 0 } end
+local function cw_clear()
+  redis.call('DEL', ring)
+  redis.call('HDEL', key, unpack(CW_FIELDS))
+  CW = cw_empty()
+end
+if S.csize > 0 then
+  local rk = redis.call('TYPE', ring)['ok']
+  local r = redis.call('HMGET', key, unpack(CW_FIELDS))
+  local n, p = int(r[1], 1, 1048575), int(r[2], 0, 1048574)
+  local c, f, sl = int(r[3], 0, 1048575), int(r[4], 0, 1048575), int(r[5], 0, 1048575)
+  if rk ~= 'none' and rk ~= 'string' then
+    corrupt = 1
+    cw_clear()
+  elseif not (r[1] or r[2] or r[3] or r[4] or r[5]) then
+    -- An empty window (never used, or emptied by a close): a ring without its fields is not
+    -- ours.
+    if rk ~= 'none' then corrupt = 1; redis.call('DEL', ring) end
+    CW = cw_empty()
+  elseif not (n and p and c and f and sl) or p >= n or c > n or f > c or sl > c
+      or (rk == 'string' and redis.call('STRLEN', ring) > n) then
+    corrupt = 1
+    cw_clear()
+  elseif n ~= S.csize then
+    -- Written by a process configured with another size: this one starts it afresh.
+    cw_clear()
+  else
+    CW = { n = n, p = p, c = c, f = f, s = sl }
+  end
+end
+local function cw_save()
+  local function i(x) return string.format('%.0f', x) end
+  redis.call('HSET', key, 'cn', i(CW.n), 'cp', i(CW.p), 'cc', i(CW.c), 'cf', i(CW.f), 'cs', i(CW.s))
+end
+-- Applies `count` outcomes of one kind (`byte`), one at a time as CountWindow::record does,
+-- starting at the ring's position; `stop(calls, failures, slow)`, if given, is asked after each
+-- and ends the run (a trip: the rest of a batch is of a past generation). Returns the counts
+-- after the last one applied. Reads and writes only the slots it replaces; after N outcomes of
+-- one kind the ring holds only that kind and later ones change nothing but the position, so a
+-- run costs O(min(count, N)).
+local function cw_run(count, byte, stop)
+  local n = CW.n
+  local seg = math.min(count, n)
+  local p0 = CW.p
+  local first = math.min(seg, n - p0)
+  local a = redis.call('GETRANGE', ring, p0, p0 + first - 1)
+  local b = ''
+  if seg > first then b = redis.call('GETRANGE', ring, 0, seg - first - 1) end
+  local newf = (byte % 2 == 1) and 1 or 0
+  local news = (math.floor(byte / 2) % 2 == 1) and 1 or 0
+  local done, changed, stopped = 0, false, false
+  for j = 1, seg do
+    local old
+    if j <= first then old = string.byte(a, j) else old = string.byte(b, j - first) end
+    old = old or 0
+    if old ~= 0 and (old < 4 or old > 7) then window_bad = true; break end
+    if old ~= byte then
+      changed = true
+      local oc = (old >= 4) and 1 or 0
+      CW.c = CW.c + 1 - oc
+      CW.f = CW.f + newf - (old % 2)
+      CW.s = CW.s + news - (math.floor(old / 2) % 2)
+    end
+    done = j
+    if CW.c > n or CW.f < 0 or CW.s < 0 or CW.f > CW.c or CW.s > CW.c then
+      window_bad = true; break
+    end
+    if stop and stop(CW.c, CW.f, CW.s) then stopped = true; break end
+  end
+  if window_bad then return CW.c, CW.f, CW.s end
+  if changed then
+    local ch = string.char(byte)
+    local w1 = math.min(done, first)
+    redis.call('SETRANGE', ring, p0, string.rep(ch, w1))
+    if done > first then redis.call('SETRANGE', ring, 0, string.rep(ch, done - first)) end
+  end
+  -- Past N outcomes of one kind the ring no longer changes: only the position moves on.
+  local moved = done
+  if not stopped then moved = count end
+  CW.p = (p0 + moved) % n
+  cw_save()
+  return CW.c, CW.f, CW.s
+end
+local function cw_byte(failed, slow)
+  local b = 4
+  if failed then b = b + 1 end
+  if slow then b = b + 2 end
+  return b
+end
+
 -- The shared time window: bucket number = floor(now / width) on the server's clock, kept in
 -- field w<number mod B> as "number calls failures slow", as breaker_core's TimeWindow does
 -- (the last B buckets, the current one included; a bucket counts at most 65535 calls).
@@ -104,7 +213,6 @@ local function wparse(v)
   if not a then return false end
   return { tonumber(a), tonumber(b), tonumber(c), tonumber(d) }
 end
-local window_bad = false
 -- Adds calls/failures/slow to the current bucket; returns the window's counts after it.
 local function wrecord(calls, fails, slows)
   local cur = math.floor(now / S.bucket)
@@ -225,7 +333,8 @@ end
 local function advance(x)
   local nc = next_change(x)
   if nc >= 0 and now >= nc then
-    if x.st == OPEN then return half_opened(x) end
+    if x.st == OPEN then why(6, x.dl); return half_opened(x) end
+    why(4, x.tri)
     local f = copy(x)
     f.fail = satadd(x.fail)
     return reopened(f)
@@ -240,6 +349,7 @@ local function acquire(x)
   if x.st == OPEN then
     if x.dl < 0 then return x, 0, 0, nominal(x.opn) end
     if now < x.dl then return x, 0, 0, x.dl - now end
+    why(6, x.dl)
     local h = half_opened(x)
     h.tri = 1
     return h, 1, 1, -1
@@ -262,14 +372,21 @@ end
 -- Machine::record; outcome 0 success, 1 failure, 2 ignored
 local function record(x, gen, outcome, slow, wtrips)
   if gen ~= x.gen then return x end
-  if S.buckets > 0 then
+  -- The window's counts with this outcome recorded (Report::window): zero without a window.
+  local wc, wf, ws = 0, 0, 0
+  if S.buckets > 0 or S.csize > 0 then
     wtrips = false
     if outcome ~= 2 and (x.st == CLOSED or x.st == DISABLED) then
-      local sl = 0
-      if slow then sl = 1 end
-      local f = 0
-      if outcome == 1 then f = 1 end
-      wtrips = window_trips(wrecord(1, f, sl))
+      if S.csize > 0 then
+        wc, wf, ws = cw_run(1, cw_byte(outcome == 1, slow), nil)
+      else
+        local sl = 0
+        if slow then sl = 1 end
+        local f = 0
+        if outcome == 1 then f = 1 end
+        wc, wf, ws = wrecord(1, f, sl)
+      end
+      wtrips = window_trips(wc, wf, ws)
     end
   end
   if x.st == HALF then
@@ -290,16 +407,20 @@ local function record(x, gen, outcome, slow, wtrips)
     if failed then c.fail = satadd(x.fail) else c.fail = 0 end
     local at_threshold = S.thr ~= 0 and c.fail >= S.thr
     if x.st == CLOSED and (wtrips or (failed and at_threshold)) and enough_procs(failed) then
+      -- Both rules may trip on one call: the consecutive rule is named first, as in the core.
+      if failed and at_threshold then why(1, c.fail) else why(2, wc, wf, ws) end
       return opened(c, 0)
     end
     if failed and x.st == CLOSED and S.kprocs > 1 then enough_procs(true) end
     return c
   elseif x.st == HALF then
     if failed or (slow and S.slowppm ~= 0) then
+      if failed then why(3, 0) else why(3, 1) end
       local c = copy(x)
       c.fail = satadd(x.fail)
       return reopened(c)
     elseif x.suc + 1 >= S.sthr then
+      why(5, x.suc + 1)
       return closed(x, CLOSED)
     end
     local n = copy(x)
@@ -314,6 +435,7 @@ end
 local function manual(x, action)
   local this = x
   if x.st == HALF then this = advance(x) end
+  why(7, action)
   if action == 0 then return opened(this, this.opn) end
   if action == 1 then
     local n = copy(this)
@@ -331,18 +453,47 @@ local nx, admitted, trial, retry = m, 0, 0, -1
 if op == 'acquire' then
   nx, admitted, trial, retry = acquire(m)
 elseif op == 'record' then
-  nx = record(m, tonumber(A[19]), tonumber(A[20]), A[21] == '1', A[22] == '1')
+  nx = record(m, tonumber(A[20]), tonumber(A[21]), A[22] == '1', A[23] == '1')
 elseif op == 'window' then
-  -- A process's batch of successes (calls, slow of them) of generation A[19], flushed within
+  -- A process's batch of successes (calls, slow of them) of generation A[20], flushed within
   -- the staleness bound: counted in the window only, as the core counts successes while closed.
-  if S.buckets > 0 and tonumber(A[19]) == m.gen and (m.st == CLOSED or m.st == DISABLED) then
-    local c, f, sl = wrecord(tonumber(A[20]), 0, tonumber(A[21]))
-    if m.st == CLOSED and window_trips(c, f, sl) and enough_procs(false) then
-      nx = opened(m, 0)
+  local calls, slows = tonumber(A[21]), tonumber(A[22])
+  if tonumber(A[20]) == m.gen and (m.st == CLOSED or m.st == DISABLED) then
+    if S.csize > 0 and calls > 0 then
+      -- In a stated order: the batch's plain successes, then its slow ones, each applied and
+      -- judged as the core's machine judges one record; the first that trips opens the
+      -- breaker, and the rest of the batch is then of a past generation (dropped).
+      local tripped = nil
+      local function stop(c, f, sl)
+        if m.st == CLOSED and window_trips(c, f, sl) and enough_procs(false) then
+          tripped = { c, f, sl }
+          return true
+        end
+        return false
+      end
+      if slows > calls then slows = calls end
+      if calls - slows > 0 then cw_run(calls - slows, cw_byte(false, false), stop) end
+      if not tripped and not window_bad and slows > 0 then
+        cw_run(slows, cw_byte(false, true), stop)
+      end
+      -- Successes, as the core records them: the consecutive failures start again at zero.
+      local c = copy(m)
+      c.fail = 0
+      nx = c
+      if tripped then
+        why(2, tripped[1], tripped[2], tripped[3])
+        nx = opened(c, 0)
+      end
+    elseif S.buckets > 0 then
+      local c, f, sl = wrecord(calls, 0, slows)
+      if m.st == CLOSED and window_trips(c, f, sl) and enough_procs(false) then
+        why(2, c, f, sl)
+        nx = opened(m, 0)
+      end
     end
   end
 elseif op == 'manual' then
-  nx = manual(m, tonumber(A[19]))
+  nx = manual(m, tonumber(A[20]))
 elseif op == 'advance' then
   nx = advance(m)
 elseif op ~= 'read' then
@@ -350,14 +501,18 @@ elseif op ~= 'read' then
 end
 
 if window_bad then
-  -- A bucket that is not ours: the window starts afresh (reported as corrupt, like the hash).
+  -- A bucket or slot that is not ours: the window starts afresh (reported as corrupt, like the
+  -- hash).
   corrupt = 1
-  wclear()
+  if S.csize > 0 then cw_clear() else wclear() end
 end
 if nx.gen ~= m.gen then
   -- Every transition starts a new period for the K-distinct guard; closing empties the window.
   if S.kprocs > 1 then redis.call('DEL', procs) end
   if nx.st == CLOSED and S.buckets > 0 then wclear() end
+  if nx.st == CLOSED and S.csize > 0 then cw_clear() end
+else
+  R = { 0, 0, 0, 0 }
 end
 local changed = corrupt == 1 or nx.st ~= m.st or nx.gen ~= m.gen or nx.fail ~= m.fail
   or nx.tri ~= m.tri or nx.suc ~= m.suc or nx.opn ~= m.opn or nx.dl ~= m.dl
@@ -369,8 +524,11 @@ if changed then
   -- Every write is published, so that every process's local view follows within the
   -- pub/sub delay; polling covers lost messages.
   -- %.0f, not tostring: tostring prints 14 digits (1.7e+15), which would lose the time.
-  redis.call('PUBLISH', channel, string.format('%.0f %.0f %.0f %.0f %.0f %.0f %.0f %.0f %.0f',
-    seq, nx.st, nx.gen, nx.fail, nx.tri, nx.suc, nx.opn, nx.dl, now))
+  -- With the generation left and the reason, so that every view reports why it changed.
+  redis.call('PUBLISH', channel, string.format(
+    '%.0f %.0f %.0f %.0f %.0f %.0f %.0f %.0f %.0f %.0f %.0f %.0f %.0f %.0f',
+    seq, nx.st, nx.gen, nx.fail, nx.tri, nx.suc, nx.opn, nx.dl, now,
+    m.gen, R[1], R[2], R[3], R[4]))
 end
 return { corrupt, seq, nx.st, nx.gen, nx.fail, nx.tri, nx.suc, nx.opn, nx.dl, now,
-         admitted, trial, retry, m.st, m.gen }
+         admitted, trial, retry, m.st, m.gen, R[1], R[2], R[3], R[4] }

@@ -4,7 +4,7 @@
 mod common;
 
 use breaker_core::machine::{Admission, Env, Fixed, Machine, Manual, Outcome, Report};
-use breaker_core::{Config, Duration, Random, StdClock};
+use breaker_core::{Config, Duration, Random, Reason, StdClock};
 use breaker_redis::{Op, Options, RedisBreaker};
 
 struct Const(u32);
@@ -34,6 +34,7 @@ async fn run(config: Config, random: u32, seed: u64, steps: usize) {
     let mut m = Machine::INITIAL;
     let mut rng = seed;
     let mut transitions = 0;
+    let mut reasons = [0usize; 9];
     for step in 0..steps {
         let r = xorshift(&mut rng);
         let op = match r % 16 {
@@ -106,13 +107,11 @@ async fn run(config: Config, random: u32, seed: u64, steps: usize) {
             "step {step}: {op:?} at {:?}",
             reply.now
         );
-        // The script does not return reasons yet (issue 11): compare the change itself.
-        let change = |t: Option<breaker_core::Transition>| t.map(|t| (t.from, t.to, t.generation));
-        assert_eq!(
-            change(reply.transition()),
-            change(transition),
-            "step {step}: {op:?}"
-        );
+        // The whole change, its reason and the reason's numbers included.
+        assert_eq!(reply.transition(), transition, "step {step}: {op:?}");
+        if let Some(t) = transition {
+            reasons[reason_index(&t.reason)] += 1;
+        }
         if let Some(a) = admission {
             match (a, reply.admission.unwrap()) {
                 (Admission::Admitted { .. }, b @ Admission::Admitted { .. }) => assert_eq!(a, b),
@@ -128,8 +127,42 @@ async fn run(config: Config, random: u32, seed: u64, steps: usize) {
         transitions += usize::from(transition.is_some());
         m = next;
     }
-    // The sequence must have exercised the machine, not idled in one state.
+    // The sequence must have exercised the machine, not idled in one state, and the reasons
+    // compared must include every kind a sequence without a window can give.
     assert!(transitions >= 10, "only {transitions} transitions");
+    for (i, name) in [
+        "consecutive failures",
+        "trial failed",
+        "trials succeeded or abandoned",
+        "open time elapsed",
+        "manual",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let seen = match i {
+            0 => reasons[0],
+            1 => reasons[3],
+            2 => reasons[4] + reasons[5],
+            3 => reasons[6],
+            _ => reasons[7],
+        };
+        assert!(seen > 0, "no transition for {name}: {reasons:?}");
+    }
+}
+
+fn reason_index(r: &Reason) -> usize {
+    match r {
+        Reason::ConsecutiveFailures { .. } => 0,
+        Reason::FailureRate { .. } => 1,
+        Reason::SlowCallRate { .. } => 2,
+        Reason::TrialFailed { .. } => 3,
+        Reason::TrialsAbandoned { .. } => 4,
+        Reason::TrialsSucceeded { .. } => 5,
+        Reason::OpenTimeElapsed { .. } => 6,
+        Reason::Manual(_) => 7,
+        _ => 8,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

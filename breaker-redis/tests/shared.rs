@@ -487,3 +487,85 @@ async fn a_trip_reaches_other_views_by_pubsub_without_polling() {
         .await
     );
 }
+
+/// The client connections a redis-server has open (`CLIENT LIST`, this one's own excluded).
+fn clients(server: &RedisServer) -> usize {
+    let out = Command::new("redis-cli")
+        .args(["-p", &server.port.to_string(), "CLIENT", "LIST"])
+        .output()
+        .expect("redis-cli runs");
+    String::from_utf8_lossy(&out.stdout).lines().count() - 1
+}
+
+/// The same breaker on smol: the driver on smol's global executor, redis's `smol-comp`
+/// connections, async-io timers. Failures through the seam trip it, another view hears of it by
+/// pub/sub alone, and dropping the breakers ends their drivers and closes their connections.
+#[cfg(feature = "smol")]
+#[test]
+fn a_shared_breaker_runs_on_smol() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    smol::block_on(async {
+        let count = leak(Count::default());
+        let options = || {
+            Options::new(server.url())
+                .namespace("smol")
+                .poll_interval(StdDuration::from_secs(60))
+                .executor(breaker_redis::Executor::smol())
+        };
+        let a = Arc::new(
+            RedisBreaker::new(config(60_000, 60_000), options(), StdClock, count).unwrap(),
+        );
+        let c = RedisBreaker::new(config(60_000, 60_000), options(), StdClock, count).unwrap();
+        assert!(a.wait_synced(StdDuration::from_secs(5)).await);
+        assert!(c.wait_synced(StdDuration::from_secs(5)).await);
+        // Each breaker: a command connection and a pub/sub connection.
+        assert_eq!(clients(&server), 4);
+        for _ in 0..FAIL_MAX {
+            let r = Arc::clone(&a).call(|| Err::<(), _>(std::io::Error::other("down")));
+            assert!(r.is_err());
+            // Sent in the background; applied in Redis once flushed.
+            a.flush().await;
+        }
+        assert_eq!(a.view().state, State::Open);
+        assert!(
+            common::eventually_any(StdDuration::from_secs(2), || c.view().state == State::Open)
+                .await
+        );
+        assert_eq!(count.outages.load(Ordering::SeqCst), 0);
+        drop(a);
+        drop(c);
+        assert!(
+            common::eventually_any(StdDuration::from_secs(2), || clients(&server) == 0).await,
+            "the drivers ended and closed their connections"
+        );
+    });
+}
+
+/// Bad input gives a typed error, never a panic: a tokio executor outside a tokio runtime, and a
+/// cluster with no node.
+#[test]
+fn a_breaker_that_cannot_run_is_refused_when_built() {
+    let tokio_outside =
+        Options::new("redis://127.0.0.1:1").executor(breaker_redis::Executor::tokio());
+    let r = RedisBreaker::new(config(1_000, 1_000), tokio_outside, StdClock, ());
+    assert!(
+        matches!(r, Err(breaker_redis::BuildError::NoExecutor)),
+        "{r:?}"
+    );
+    let r = RedisBreaker::new(
+        config(1_000, 1_000),
+        Options::cluster(Vec::<String>::new()),
+        StdClock,
+        (),
+    );
+    assert!(matches!(r, Err(breaker_redis::BuildError::Url(_))), "{r:?}");
+    let r = RedisBreaker::new(
+        config(1_000, 1_000),
+        Options::new("not a url"),
+        StdClock,
+        (),
+    );
+    assert!(matches!(r, Err(breaker_redis::BuildError::Url(_))), "{r:?}");
+}

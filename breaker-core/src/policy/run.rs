@@ -281,6 +281,13 @@ where
     let mut slot_deadline: Option<Instant> = None;
     let refused = loop {
         let admitted = match policy.wait {
+            // Inlined `false` for a breaker kind that admits at once: the plain path.
+            None if ctx.handle.breaker().awaits_admission() => {
+                match crate::seam::acquire_awaiting(ctx.handle.clone()) {
+                    crate::seam::Acquiring::Now(admitted) => admitted,
+                    crate::seam::Acquiring::Later(wait) => wait.await,
+                }
+            }
             None => ctx.handle.clone().try_acquire(),
             Some(max) => {
                 wait_until(
@@ -388,6 +395,12 @@ where
             }
         },
     };
+    // Inlined `false` for a breaker kind that decides reports at once: the plain path below.
+    if permit.handle().breaker().awaits_reports() {
+        // The call is over: its slot goes before the wait for its report's answer.
+        drop(slot);
+        return permit.conclude_async(result, &mut classify).await;
+    }
     let outcome = permit.conclude(result, &mut classify);
     drop(slot);
     outcome

@@ -112,6 +112,8 @@ pub struct Count {
     pub corrupt: AtomicUsize,
     pub opened: AtomicUsize,
     pub store_errors: AtomicUsize,
+    /// Every state change heard, in order.
+    pub changes: std::sync::Mutex<Vec<Transition>>,
 }
 
 impl Listener for &'static Count {
@@ -119,6 +121,7 @@ impl Listener for &'static Count {
         if t.to == State::Open {
             self.opened.fetch_add(1, Ordering::SeqCst);
         }
+        self.changes.lock().unwrap().push(*t);
     }
 }
 
@@ -152,5 +155,19 @@ pub async fn eventually(within: Duration, mut f: impl FnMut() -> bool) -> bool {
             return false;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// As [`eventually`], on any executor (`async_io::Timer`, through smol).
+pub async fn eventually_any(within: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + within;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        smol::Timer::after(Duration::from_millis(5)).await;
     }
 }
