@@ -2,6 +2,7 @@
 
 use core::fmt;
 use core::future::Future;
+use core::mem::ManuallyDrop;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 
@@ -37,7 +38,9 @@ pin_project! {
         ticket: Ticket,
         stage: Stage,
         // An admission, or a failed call's report, being decided (breaker kinds that await).
-        waiting: Waiting<H, F::Output>,
+        // Dropped by hand (out of line, only when something is awaited), so that the drop of a
+        // plain call stays small.
+        waiting: ManuallyDrop<Waiting<H, F::Output>>,
         classify: P,
         #[pin]
         future: F,
@@ -50,6 +53,13 @@ pin_project! {
                 *this.stage = Stage::Done;
                 cancelled(this.handle.breaker(), *this.ticket);
             }
+            // Nothing is ever awaited with a breaker kind that decides at once: folds away.
+            let breaker = this.handle.breaker();
+            if (breaker.awaits_admission() || breaker.awaits_reports())
+                && !matches!(**this.waiting, Waiting::No)
+            {
+                forget_waiting(this.waiting);
+            }
         }
     }
 }
@@ -60,6 +70,13 @@ pin_project! {
 #[inline(never)]
 fn cancelled<B: Breaker + ?Sized>(breaker: &B, ticket: Ticket) {
     breaker.report(&ticket, End::Cancelled);
+}
+
+/// Drops what a dropped [`Call`] was awaiting (which tells the breaker kind it went away).
+#[cold]
+#[inline(never)]
+fn forget_waiting<H: Handle, O>(waiting: &mut Waiting<H, O>) {
+    drop(core::mem::replace(waiting, Waiting::No));
 }
 
 /// Where a [`Call`] is.
@@ -85,7 +102,7 @@ impl<H: Handle, F: Future, P> Call<H, F, P> {
             handle,
             ticket: Ticket::new(0, false, None),
             stage: Stage::New,
-            waiting: Waiting::No,
+            waiting: ManuallyDrop::new(Waiting::No),
             classify,
             future,
         }
@@ -135,19 +152,26 @@ where
                     breaker.admitted(this.ticket, transition);
                 }
             }
-            Stage::Admitting | Stage::Reporting => match poll_waiting(this.waiting, cx) {
-                Poll::Ready(Step::Admitted(admitted)) => {
-                    if let Err(rejected) = enter(this.stage, this.ticket, admitted) {
-                        return Poll::Ready(Err(Error::Rejected(rejected)));
+            // Guarded by the breaker kind's inlined answers: for a kind that decides at once
+            // (which never enters these stages) the arm, and the wait's state, fold away.
+            Stage::Admitting | Stage::Reporting
+                if this.handle.breaker().awaits_admission()
+                    || this.handle.breaker().awaits_reports() =>
+            {
+                match poll_waiting(this.waiting, cx) {
+                    Poll::Ready(Step::Admitted(admitted)) => {
+                        if let Err(rejected) = enter(this.stage, this.ticket, admitted) {
+                            return Poll::Ready(Err(Error::Rejected(rejected)));
+                        }
                     }
+                    Poll::Ready(Step::Concluded(result)) => {
+                        *this.stage = Stage::Done;
+                        return Poll::Ready(result);
+                    }
+                    Poll::Pending => return Poll::Pending,
                 }
-                Poll::Ready(Step::Concluded(result)) => {
-                    *this.stage = Stage::Done;
-                    return Poll::Ready(result);
-                }
-                Poll::Pending => return Poll::Pending,
-            },
-            Stage::Running | Stage::Done => {}
+            }
+            _ => {}
         }
         let result = match this.future.poll(cx) {
             Poll::Ready(result) => result,
