@@ -295,6 +295,11 @@ pub trait Breaker {
     /// failure opens the breaker learns it ([`Error::Tripped`]). The default, `false`, is
     /// inlined into those paths: a breaker kind that decides at once (the in-process breaker)
     /// takes the synchronous path, whose code is as before.
+    ///
+    /// The answer MUST stay the same for as long as the breaker lives (a constant of the
+    /// kind, as both in-tree kinds give): the call future asks it again at each poll and at
+    /// its drop to tell whether it holds a wait, and a wait it no longer sees would never be
+    /// dropped (its handle and the breaker kind's record of the waiter would leak).
     #[inline(always)]
     fn awaits_reports(&self) -> bool {
         false
@@ -332,6 +337,11 @@ pub trait Breaker {
     /// [`Breaker::admit_start`] and await the answer instead of being refused at once. The
     /// default, `false`, is inlined into those paths: the in-process breaker's admission is
     /// as before.
+    ///
+    /// The answer MUST stay the same for as long as the breaker lives, as for
+    /// [`Breaker::awaits_reports`]: a call future that awaits its admission and then sees
+    /// `false` would neither poll nor drop its wait (a trial slot granted to it would not be
+    /// given back) and would run its future unadmitted.
     #[inline(always)]
     fn awaits_admission(&self) -> bool {
         false
