@@ -39,6 +39,19 @@ use crate::seam::{Breaker, End, Handle, ReportFuture, Reported, Ticket};
 ///     Err(rejected) => println!("not now: {rejected}"),
 /// };
 /// ```
+///
+/// Every report consumes the permit, so a call is reported at most once (and a permit is not
+/// `Clone`):
+///
+/// ```compile_fail,E0382
+/// use breaker_core::{CircuitBreaker, Config, ManualClock};
+///
+/// let clock = ManualClock::new();
+/// let breaker = CircuitBreaker::with_clock(&clock, Config::default());
+/// let permit = breaker.try_acquire().unwrap();
+/// permit.success();
+/// permit.failure(); // use of a moved value: the permit went with its first report
+/// ```
 #[must_use = "dropping a permit reports the call as cancelled"]
 pub struct Permit<H: Handle> {
     handle: H,

@@ -47,7 +47,9 @@ use crate::runtime::Timer;
 #[repr(C)]
 pub struct Ticket {
     token: u64,
-    // `NO_START` when the call is not timed: instants stay below `MAX_INSTANT_MICROS`.
+    // `NO_START` when the call is not timed. Clocks keep instants at or below
+    // `MAX_INSTANT_MICROS`, but `Ticket::new` is public: it moves a start at `NO_START` itself
+    // one microsecond earlier rather than let it read back as "not timed".
     start: u64,
     generation: u32,
     // 0 or 1: a `u32` rather than a `bool`, so that the ticket has no padding to copy.
@@ -70,11 +72,17 @@ impl fmt::Debug for Ticket {
 impl Ticket {
     /// A ticket for a call admitted in `generation`; `trial` when it is a half-open trial;
     /// `start` when the breaker times calls (the slow-call rule).
+    ///
+    /// [`Ticket::started_at`] gives `start` back, except that an instant of `u64::MAX` µs (far
+    /// past [`crate::clock::MAX_INSTANT_MICROS`], which no clock may report) reads back one
+    /// microsecond earlier: a timed call stays timed.
     pub const fn new(generation: u32, trial: bool, start: Option<Instant>) -> Self {
         Ticket {
             generation,
             trial: trial as u32,
             start: match start {
+                // `NO_START` stands for "not timed".
+                Some(start) if start.as_micros() == NO_START => NO_START - 1,
                 Some(start) => start.as_micros(),
                 None => NO_START,
             },
@@ -287,6 +295,11 @@ pub trait Breaker {
     /// failure opens the breaker learns it ([`Error::Tripped`]). The default, `false`, is
     /// inlined into those paths: a breaker kind that decides at once (the in-process breaker)
     /// takes the synchronous path, whose code is as before.
+    ///
+    /// The answer MUST stay the same for as long as the breaker lives (a constant of the
+    /// kind, as both in-tree kinds give): the call future asks it again at each poll and at
+    /// its drop to tell whether it holds a wait, and a wait it no longer sees would never be
+    /// dropped (its handle and the breaker kind's record of the waiter would leak).
     #[inline(always)]
     fn awaits_reports(&self) -> bool {
         false
@@ -324,6 +337,11 @@ pub trait Breaker {
     /// [`Breaker::admit_start`] and await the answer instead of being refused at once. The
     /// default, `false`, is inlined into those paths: the in-process breaker's admission is
     /// as before.
+    ///
+    /// The answer MUST stay the same for as long as the breaker lives, as for
+    /// [`Breaker::awaits_reports`]: a call future that awaits its admission and then sees
+    /// `false` would neither poll nor drop its wait (a trial slot granted to it would not be
+    /// given back) and would run its future unadmitted.
     #[inline(always)]
     fn awaits_admission(&self) -> bool {
         false

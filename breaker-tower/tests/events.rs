@@ -4,11 +4,14 @@
 
 use core::fmt::Debug;
 use core::panic::AssertUnwindSafe;
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use core::task::Poll;
 use std::panic::catch_unwind;
 use std::sync::{Arc, Mutex};
 
-use breaker_core::{CircuitBreaker, Config, Duration, Listener, ManualClock, Rejected, State};
+use breaker_core::{
+    CircuitBreaker, Config, Duration, Listener, ManualClock, Rejected, State, Stats, Transition,
+};
 use breaker_tower::error::BoxError;
 use breaker_tower::CircuitBreakerLayer;
 use tower_test::mock;
@@ -221,4 +224,75 @@ async fn a_listener_that_panics_on_admission_gives_the_trial_slot_back() {
     assert_eq!(b.stats().half_open_trials, 0);
     assert_eq!(b.state(), State::HalfOpen);
     assert!(upstream.poll_request().is_pending());
+}
+
+/// Hears state changes; panics on open -> half-open while armed.
+#[derive(Default)]
+struct Changes {
+    seen: Mutex<Vec<(State, State)>>,
+    cancelled: AtomicUsize,
+    panic_half_open: AtomicBool,
+}
+
+impl Listener for Changes {
+    fn on_state_change(&self, _: &'static str, t: &Transition, _: &Stats) {
+        self.seen.lock().unwrap().push((t.from, t.to));
+        if t.to == State::HalfOpen && self.panic_half_open.swap(false, Ordering::SeqCst) {
+            panic!("listener bug in on_state_change");
+        }
+    }
+    fn on_cancelled(&self, _: &'static str) {
+        self.cancelled.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// The state change that admitting a trial causes (open -> half-open) travels beside the ticket
+/// (`Admitted::transition`): the layer must hand it to `Breaker::admitted`, heard once; and a
+/// listener that panics on it gives the trial slot back, as the core's permit does.
+#[tokio::test]
+async fn the_admitting_state_change_is_heard_and_a_panic_there_gives_the_trial_back() {
+    for armed in [false, true] {
+        let b = Arc::new(CircuitBreaker::with_clock_and_listener(
+            ManualClock::new(),
+            two_failures_open(),
+            Changes::default(),
+        ));
+        for _ in 0..2 {
+            b.try_acquire().unwrap().failure();
+        }
+        b.clock().advance(Duration::from_secs(5));
+        b.listener().panic_half_open.store(armed, Ordering::SeqCst);
+        let (mut svc, mut upstream) =
+            mock::spawn_layer::<&str, &str, _>(CircuitBreakerLayer::new(Arc::clone(&b)));
+        ready(&mut svc);
+        let call = catch_unwind(AssertUnwindSafe(|| svc.call("trial")));
+        assert_eq!(call.is_err(), armed, "armed={armed}");
+        assert_eq!(
+            *b.listener().seen.lock().unwrap(),
+            [(State::Closed, State::Open), (State::Open, State::HalfOpen)],
+            "armed={armed}: the admitting change heard once"
+        );
+        if let Ok(call) = call {
+            // Held by the request until it ends: dropped, it gives the slot back.
+            assert_eq!(b.stats().half_open_trials, 1);
+            let (_, _send) = upstream.next_request().await.unwrap();
+            drop(call);
+        } else {
+            assert!(
+                upstream.poll_request().is_pending(),
+                "the inner service was not called"
+            );
+        }
+        assert_eq!(
+            b.listener().cancelled.load(Ordering::SeqCst),
+            1,
+            "armed={armed}"
+        );
+        let s = b.stats();
+        assert_eq!((s.state, s.half_open_trials), (State::HalfOpen, 0), "{s:?}");
+        assert!(
+            b.try_acquire().unwrap().is_trial(),
+            "armed={armed}: the slot is free"
+        );
+    }
 }
