@@ -670,16 +670,15 @@ where
     fn admit_slow(&self) -> Result<seam::Admitted, Rejected> {
         let s = self.config().settings();
         let mut env = self.env();
-        // The common rejection (open, deadline published and not reached) changes nothing: answer
-        // it from the loaded word, without the compare-and-swap loop. A deadline that reads as
-        // unpublished is left to `apply`, since it may belong to a transition that replaced this
-        // word meanwhile.
+        // `admit_fast` answered the common rejection; one seen here (the state changed in
+        // between) changes nothing either: answer it from the loaded word, without the
+        // compare-and-swap loop. A deadline that reads as unpublished is left to `apply`, since
+        // it may belong to a transition that replaced this word meanwhile.
         let m = self.load(self.word.load(Ordering::Acquire));
         if m.state == State::Open {
             if m.deadline.is_none() {
                 self.help_publish(&m, &mut env);
             } else if let Some(left) = m.open_time_left(env.now()) {
-                // Rare here: `admit_fast` answers the common rejection inline.
                 return Err(self.reject(State::Open, Some(left)));
             }
         }

@@ -180,12 +180,8 @@ pub(crate) fn settle<B: Breaker + ?Sized, T, E: fmt::Debug>(
         Err(e) => {
             // Read only on the error path: a success touches no configuration.
             let trip_error = breaker.trip_error();
-            let tripped = opened(breaker.report(ticket, End::Finished(outcome, Some(&e))));
-            Err(if tripped && trip_error {
-                Error::Tripped(e)
-            } else {
-                Error::Inner(e)
-            })
+            let t = breaker.report(ticket, End::Finished(outcome, Some(&e)));
+            Err(tripped_or_inner(t, e, trip_error))
         }
     }
 }
@@ -276,23 +272,19 @@ impl<H: Handle> Permit<H> {
         result: Result<T, E>,
         classify: &mut impl Classify<T, E>,
     ) -> Concluding<H, T, E> {
-        if !self.handle().breaker().awaits_reports() {
+        // A success never waits.
+        if !self.handle().breaker().awaits_reports() || result.is_ok() {
             return Concluding::Done(self.conclude(result, classify));
         }
         let outcome = classify.classify(&result);
         // Cleared after the classifier (whose panic is a cancellation), before the report.
         self.live = 0;
         let e = match result {
-            // A success never waits.
-            Ok(v) => {
-                return Concluding::Done(settle(
-                    self.handle.breaker(),
-                    &self.ticket,
-                    Ok(v),
-                    outcome,
-                ))
-            }
             Err(e) => e,
+            // Not reached (a success was concluded above); settled all the same, not a panic.
+            ok => {
+                return Concluding::Done(settle(self.handle.breaker(), &self.ticket, ok, outcome))
+            }
         };
         let trip_error = self.handle().breaker().trip_error();
         match self

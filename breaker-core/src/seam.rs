@@ -410,7 +410,7 @@ impl<H: Handle> Future for AdmitFuture<H> {
         let Some((handle, _)) = this.waiting.take() else {
             return Poll::Pending;
         };
-        Poll::Ready(answer.map(|ticket| permit_for(handle, ticket)))
+        Poll::Ready(answer.map(|a| admitted(handle, a.ticket, a.transition)))
     }
 }
 
@@ -430,11 +430,6 @@ impl<H: Handle> fmt::Debug for AdmitFuture<H> {
     }
 }
 
-/// A permit for a ticket the breaker granted, reported as admitted (as `try_acquire` does).
-fn permit_for<H: Handle>(handle: H, admission: Admitted) -> Permit<H> {
-    admitted(handle, admission.ticket, admission.transition)
-}
-
 /// How the awaiting paths ask for a permit from a breaker kind that decides admissions later
 /// ([`Breaker::awaits_admission`]): the answer now, or a future for it.
 pub enum Acquiring<H: Handle> {
@@ -447,7 +442,9 @@ pub enum Acquiring<H: Handle> {
 /// Asks `handle`'s breaker for a permit with [`Breaker::admit_start`].
 pub fn acquire_awaiting<H: Handle>(handle: H) -> Acquiring<H> {
     match handle.breaker().admit_start() {
-        Admitting::Now(answer) => Acquiring::Now(answer.map(|ticket| permit_for(handle, ticket))),
+        Admitting::Now(answer) => {
+            Acquiring::Now(answer.map(|a| admitted(handle, a.ticket, a.transition)))
+        }
         Admitting::Later(id) => Acquiring::Later(AdmitFuture {
             waiting: Some((handle, id)),
         }),

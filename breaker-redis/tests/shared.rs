@@ -488,6 +488,7 @@ async fn a_trip_reaches_other_views_by_pubsub_without_polling() {
     );
 }
 
+#[cfg(feature = "smol")]
 /// The client connections a redis-server has open (`CLIENT LIST`, this one's own excluded).
 fn clients(server: &RedisServer) -> usize {
     let out = Command::new("redis-cli")
